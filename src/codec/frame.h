@@ -36,7 +36,11 @@ struct frame {
  *   CODEC_OK        *f filled, *consumed = bytes used by the frame
  *   CODEC_AGAIN     need more bytes; *consumed = total bytes the frame needs
  *                   (or FRAME_HEADER_SIZE while the header is incomplete)
- *   CODEC_E_FRAME_SIZE / CODEC_E_FRAME_END / CODEC_E_FRAME_TYPE
+ *   CODEC_E_FRAME_TYPE  unknown type (decided from the header alone)
+ *   CODEC_E_FRAME_SIZE  size + 8 > frame_max (decided from the header alone)
+ *   CODEC_E_FRAME_END   the octet after the payload is not 0xCE
+ * The checks run in that order.  The channel and the size of heartbeats
+ * are not checked here: the connection layer decides about those.
  */
 int frame_parse(const uint8_t *buf, size_t len, uint32_t frame_max,
                 struct frame *f, size_t *consumed);

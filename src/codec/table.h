@@ -70,17 +70,23 @@ int ftable_next(struct ftable_iter *it, struct bytes *key, struct fvalue *val);
 /* Field arrays: same protocol, values only. */
 int farray_next(struct ftable_iter *it, struct fvalue *val);
 
-/* Find key in table t: 1 if found (val filled), 0 if absent. */
+/* Find key in table t: 1 if found (val filled), 0 if absent (or if the
+ * table turns out malformed before the key is found).  With duplicate keys
+ * the first one wins. */
 int ftable_get(struct ftable t, const char *key, struct fvalue *val);
 
-/* Integer value of any integer-typed field (b B s u I i l T); false otherwise. */
+/* Integer value of any integer-typed field (b B s u I i l T); false otherwise
+ * (and for a timestamp above INT64_MAX). */
 bool fvalue_as_int(const struct fvalue *v, int64_t *out);
 
 /* Number of entries in a validated table. */
 size_t ftable_count(struct ftable t);
 
 /* Equal tables: same keys with equal values, in any order (RabbitMQ compares
- * declare arguments that way). */
+ * declare arguments that way).  Integer values compare by number whatever
+ * their width (b B s u I i l); other values need the same type letter.
+ * Floats compare by bit pattern; arrays element by element, in order;
+ * duplicate keys must appear in the same relative order. */
 bool ftable_equal(struct ftable a, struct ftable b);
 
 /*
@@ -92,7 +98,9 @@ bool ftable_equal(struct ftable a, struct ftable b);
 struct ftable_builder {
 	uint8_t *buf;
 	size_t len, cap;
-	bool oom;
+	bool oom; /* the build failed: out of memory, or a key longer than 255
+	           * bytes, a value longer than 4 GiB or an unknown type letter;
+	           * later puts are ignored and the result is an empty table */
 };
 
 void ftable_builder_init(struct ftable_builder *b);

@@ -207,7 +207,8 @@ static inline int wr_shortstr(struct wr *w, struct bytes s)
 
 static inline int wr_longstr(struct wr *w, struct bytes s)
 {
-	if (s.len > UINT32_MAX || w->left < 4 + s.len)
+	/* Compare with what is left after the prefix: 4 + len could wrap. */
+	if ((uint64_t)s.len > UINT32_MAX || w->left < 4 || w->left - 4 < s.len)
 		return CODEC_E_NOSPACE;
 	wr_u32(w, (uint32_t)s.len);
 	return wr_raw(w, s.ptr, s.len);

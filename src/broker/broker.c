@@ -1,0 +1,373 @@
+/*
+ * The broker object: loop, signals, listeners, vhosts, and the before-sleep
+ * hook that runs pending queue dispatch and then flushes connection output
+ * (durable work first, replies last, as in Redis's beforeSleep).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/channel.h"
+#include "broker/exchange.h"
+#include "broker/message.h"
+#include "broker/queue.h"
+#include "broker/vhost.h"
+#include "codec/gen_methods.h"
+#include "codec/table.h"
+#include "config.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "util/xalloc.h"
+
+#define BROKER_SCRATCH (64 * 1024 + 16)
+#define BROKER_DISPATCH_BUDGET 256 /* deliveries per queue per loop pass */
+#define BROKER_STOP_GRACE 2.0
+
+void broker_config_defaults(struct broker_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->data_dir = "./var";
+	cfg->channel_max = 2047;
+	cfg->frame_max = 131072;
+	cfg->heartbeat = 60;
+	cfg->handshake_timeout = 10.0;
+	cfg->max_message_size = 128u * 1024 * 1024;
+	cfg->max_connections = 0;
+	cfg->conn_output_limit = 1024 * 1024;
+	cfg->vm_memory_high_watermark = 0.4;
+	cfg->disk_free_limit = 50u * 1000 * 1000;
+}
+
+static void broker_build_server_props(struct broker *b)
+{
+	struct ftable_builder caps, props;
+	ftable_builder_init(&caps);
+	static const char *const cap_names[] = {
+		"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
+		"consumer_cancel_notify", "connection.blocked", "consumer_priorities",
+		"authentication_failure_close", "per_consumer_qos", "direct_reply_to",
+	};
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+		ftable_put_bool(&caps, cap_names[i], true);
+	ftable_builder_init(&props);
+	ftable_put_table(&props, "capabilities", ftable_builder_get(&caps));
+	ftable_put_str(&props, "cluster_name", bytes_of("warren"));
+	ftable_put_str(&props, "copyright", bytes_of("Copyright (c) 2026 The Warren authors"));
+	ftable_put_str(&props, "information", bytes_of("Licensed under the MIT licence"));
+	ftable_put_str(&props, "platform", bytes_of("C11/Linux"));
+	ftable_put_str(&props, "product", bytes_of("Warren"));
+	ftable_put_str(&props, "version", bytes_of(PACKAGE_VERSION));
+	struct ftable t = ftable_builder_get(&props);
+	b->server_props = xmemdup(t.ptr, t.len);
+	b->server_props_len = t.len;
+	ftable_builder_free(&props);
+	ftable_builder_free(&caps);
+}
+
+int64_t broker_now_ms(struct broker *b)
+{
+	return (int64_t)(ev_now(b->loop) * 1000.0);
+}
+
+void broker_schedule_queue(struct broker *b, struct queue *q)
+{
+	struct broker_pending *p = &b->pending;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->q[i] == q)
+			return;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->q = xrealloc(p->q, p->cap * sizeof(*p->q));
+	}
+	p->q[p->n++] = q;
+}
+
+void broker_unschedule_queue(struct broker *b, struct queue *q)
+{
+	struct broker_pending *p = &b->pending;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->q[i] == q)
+			p->q[i] = NULL;
+}
+
+/* ---- queue hooks ----------------------------------------------------- */
+
+void broker_forget_queue(struct broker *b, struct queue *q)
+{
+	broker_unschedule_queue(b, q);
+	for (struct conn *c = b->conns; c; c = c->next)
+		for (uint16_t i = 0; i < c->nchans; i++)
+			channel_forget_queue(c->chans[i].ch, q);
+}
+
+static void hook_schedule(void *ctx, struct queue *q)
+{
+	broker_schedule_queue(ctx, q);
+}
+
+static void hook_dead_letter(void *ctx, struct queue *q, struct message *m,
+                             struct bytes exchange, struct bytes routing_key)
+{
+	struct broker *b = ctx;
+	struct vhost *vh = broker_vhost_find(b, q->vhost_name, strlen(q->vhost_name));
+	struct exchange *x = vh ? vhost_exchange_find(vh, exchange) : NULL;
+	if (x) {
+		struct codec_basic_props p;
+		struct rd r = rd_init(m->props.ptr, m->props.len);
+		struct ftable headers = { NULL, 0 };
+		if (codec_decode_basic_props(&r, &p) == CODEC_OK && (p.flags & CODEC_BASIC_HEADERS_FLAG))
+			headers = p.headers;
+		struct route_result rr;
+		route_result_init(&rr);
+		exchange_route(vh, x, &routing_key, 1, headers, &rr);
+		int64_t now = broker_now_ms(b);
+		for (size_t i = 0; i < rr.n; i++)
+			queue_publish(rr.queues[i], m, now);
+		route_result_free(&rr);
+	}
+	message_unref(m);
+}
+
+/*
+ * An auto-delete queue lost its last consumer.  The queue is inside its own
+ * code here, so deletion waits for the before-sleep hook; by then it is
+ * looked up by name again, since it may have gone (or come back) meanwhile.
+ */
+static void hook_unused(void *ctx, struct queue *q)
+{
+	struct broker *b = ctx;
+	struct broker_doomed *d = xmalloc(sizeof(*d) + q->name.len + 1);
+	d->vhost = broker_vhost_find(b, q->vhost_name, strlen(q->vhost_name));
+	d->len = q->name.len;
+	memcpy(d->name, q->name.ptr, q->name.len + 1);
+	d->next = b->doomed;
+	b->doomed = d;
+}
+
+static void broker_delete_doomed(struct broker *b)
+{
+	while (b->doomed) {
+		struct broker_doomed *d = b->doomed;
+		b->doomed = d->next;
+		struct bytes name = { (const uint8_t *)d->name, d->len };
+		struct queue *q = d->vhost ? vhost_queue_find(d->vhost, name) : NULL;
+		if (q && (q->flags & QUEUE_F_AUTO_DELETE) && queue_consumer_count(q) == 0) {
+			struct reply err = { 0 };
+			uint32_t n;
+			broker_forget_queue(b, q);
+			vhost_queue_delete(d->vhost, name, false, false, &n, &err);
+		}
+		free(d);
+	}
+}
+
+static const struct queue_hooks broker_hooks = {
+	.schedule = hook_schedule,
+	.dead_letter = hook_dead_letter,
+	.unused = hook_unused,
+};
+
+const struct queue_hooks *broker_queue_hooks(void)
+{
+	return &broker_hooks;
+}
+
+static void broker_run_pending(struct broker *b)
+{
+	struct broker_pending *p = &b->pending;
+	/* Queues scheduled while dispatching wait for the next pass, which keeps
+	 * one busy queue from starving sockets and timers. */
+	size_t n = p->n;
+	struct queue **batch = p->q;
+	p->q = NULL;
+	p->n = p->cap = 0;
+	int64_t now = broker_now_ms(b);
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i])
+			queue_dispatch(batch[i], now, BROKER_DISPATCH_BUDGET);
+	}
+	free(batch);
+}
+
+static void broker_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct broker *b = (struct broker *)((char *)w - offsetof(struct broker, before_sleep));
+	(void)loop;
+	(void)revents;
+	broker_run_pending(b);
+	broker_delete_doomed(b);
+	conn_flush_dirty(b);
+	conn_reap(b);
+	if (b->stopping && (b->nconns == 0 || ev_now(b->loop) >= b->stop_deadline))
+		ev_break(b->loop, EVBREAK_ALL);
+}
+
+/* Resident set size from /proc: what the memory watermark is measured against. */
+uint64_t broker_rss(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, rss = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGE_SIZE);
+}
+
+static void broker_set_alarm(struct broker *b, bool *flag, bool on, const char *what)
+{
+	if (*flag == on)
+		return;
+	*flag = on;
+	if (on)
+		log_warning(&b->log, "%s alarm set: publishers are blocked", what);
+	else
+		log_info(&b->log, "%s alarm cleared", what);
+	bool any = b->memory_alarm || b->disk_alarm;
+	for (struct conn *c = b->conns; c; c = c->next)
+		conn_alarm_changed(c, any);
+}
+
+static void broker_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct broker *b = (struct broker *)((char *)w - offsetof(struct broker, tick));
+	(void)loop;
+	(void)revents;
+	broker_set_alarm(b, &b->memory_alarm, broker_rss() > b->memory_limit, "memory");
+	struct statvfs sv;
+	if (b->cfg.disk_free_limit && statvfs(b->cfg.data_dir, &sv) == 0) {
+		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		broker_set_alarm(b, &b->disk_alarm, avail < b->cfg.disk_free_limit, "disk");
+	}
+	int64_t now = broker_now_ms(b);
+	for (size_t i = 0; i < b->nvhosts; i++)
+		vhost_tick(b->vhosts[i], now);
+	if (b->stopping && ev_now(b->loop) >= b->stop_deadline)
+		ev_break(b->loop, EVBREAK_ALL);
+}
+
+static void broker_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct broker *b = w->data;
+	(void)loop;
+	(void)revents;
+	if (w->signum == SIGHUP) {
+		log_info(&b->log, "SIGHUP: nothing to reload yet");
+		return;
+	}
+	log_info(&b->log, "%s: shutting down", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	broker_stop(b);
+}
+
+struct vhost *broker_vhost_find(struct broker *b, const char *name, size_t len)
+{
+	for (size_t i = 0; i < b->nvhosts; i++) {
+		const char *vn = vhost_name(b->vhosts[i]);
+		if (strlen(vn) == len && memcmp(vn, name, len) == 0)
+			return b->vhosts[i];
+	}
+	return NULL;
+}
+
+static uint64_t broker_total_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long psize = sysconf(_SC_PAGE_SIZE);
+	if (pages <= 0 || psize <= 0)
+		return (uint64_t)1 << 30;
+	return (uint64_t)pages * (uint64_t)psize;
+}
+
+int broker_init(struct broker *b, const struct broker_config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = *cfg;
+	log_init(&b->log);
+	b->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!b->loop)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	outq_pool_init(&b->outq_pool, 256);
+	b->scratch_cap = BROKER_SCRATCH;
+	b->scratch = xmalloc(b->scratch_cap);
+	b->memory_limit = (uint64_t)((double)broker_total_ram() * cfg->vm_memory_high_watermark);
+	broker_build_server_props(b);
+	b->vhosts = xmalloc(sizeof(*b->vhosts));
+	b->vhosts[0] = vhost_new(b, "/");
+	b->nvhosts = 1;
+
+	ev_signal_init(&b->sig_term, broker_signal, SIGTERM);
+	ev_signal_init(&b->sig_int, broker_signal, SIGINT);
+	ev_signal_init(&b->sig_hup, broker_signal, SIGHUP);
+	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
+	ev_signal_start(b->loop, &b->sig_term);
+	ev_signal_start(b->loop, &b->sig_int);
+	ev_signal_start(b->loop, &b->sig_hup);
+	ev_prepare_init(&b->before_sleep, broker_before_sleep);
+	ev_prepare_start(b->loop, &b->before_sleep);
+	ev_timer_init(&b->tick, broker_tick, 1.0, 1.0);
+	ev_timer_start(b->loop, &b->tick);
+	/* the tick must not keep a stopping loop alive on its own */
+	return 0;
+}
+
+int broker_listen(struct broker *b)
+{
+	for (int i = 0; i < b->cfg.nlisten; i++) {
+		struct listener *l = listener_open(b, b->cfg.listen[i]);
+		if (!l)
+			return -1;
+		b->listeners[b->nlisteners++] = l;
+	}
+	return 0;
+}
+
+void broker_stop(struct broker *b)
+{
+	if (b->stopping)
+		return;
+	b->stopping = true;
+	b->stop_deadline = ev_now(b->loop) + BROKER_STOP_GRACE;
+	for (int i = 0; i < b->nlisteners; i++)
+		listener_close(b->listeners[i]);
+	b->nlisteners = 0;
+	for (struct conn *c = b->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->st == CONN_ST_OPEN)
+			conn_close(c, CODEC_CONNECTION_FORCED,
+			           "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'",
+			           0);
+		else
+			conn_destroy(c, "broker shutting down");
+	}
+	ev_feed_event(b->loop, &b->tick, EV_TIMER);
+}
+
+void broker_run(struct broker *b)
+{
+	ev_run(b->loop, 0);
+}
+
+void broker_free(struct broker *b)
+{
+	while (b->conns)
+		conn_destroy(b->conns, NULL);
+	conn_reap(b);
+	broker_delete_doomed(b);
+	for (int i = 0; i < b->nlisteners; i++)
+		listener_close(b->listeners[i]);
+	for (size_t i = 0; i < b->nvhosts; i++)
+		vhost_free(b->vhosts[i]);
+	free(b->vhosts);
+	free(b->pending.q);
+	free(b->scratch);
+	free(b->server_props);
+	outq_pool_drain(&b->outq_pool);
+	ev_loop_destroy(b->loop);
+}

@@ -1,0 +1,108 @@
+/*
+ * The one top-level object.  Every piece of mutable state in the daemon hangs
+ * off struct broker (no globals), and only the event-loop thread touches it.
+ */
+#ifndef WARREN_BROKER_BROKER_H
+#define WARREN_BROKER_BROKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/outq.h"
+#include "util/log.h"
+
+struct vhost;
+struct queue;
+struct conn;
+struct listener;
+struct queue_hooks;
+
+#define BROKER_MAX_LISTENERS 16
+
+struct broker_config {
+	const char *listen[BROKER_MAX_LISTENERS];
+	int nlisten;
+	const char *data_dir;
+	const char *config_file;
+	uint16_t channel_max;        /* offered in connection.tune */
+	uint32_t frame_max;          /* offered in connection.tune */
+	uint16_t heartbeat;          /* seconds, offered in connection.tune */
+	double handshake_timeout;    /* seconds to reach connection.open-ok */
+	uint64_t max_message_size;   /* bytes */
+	uint32_t max_connections;    /* 0 = unlimited */
+	size_t conn_output_limit;    /* stop delivering/reading past this many queued bytes */
+	double vm_memory_high_watermark; /* fraction of RAM */
+	uint64_t disk_free_limit;    /* bytes */
+};
+
+void broker_config_defaults(struct broker_config *cfg);
+
+/* Queues waiting for queue_dispatch, linked through a small ring. */
+struct broker_pending {
+	struct queue **q;
+	size_t n, cap;
+};
+
+/* Auto-delete queues to delete before the loop sleeps (by name). */
+struct broker_doomed {
+	struct broker_doomed *next;
+	struct vhost *vhost;
+	size_t len;
+	char name[];
+};
+
+struct broker {
+	struct ev_loop *loop;
+	struct broker_config cfg;
+	struct log log;
+	struct vhost **vhosts;
+	size_t nvhosts;
+	struct outq_pool outq_pool;
+	struct listener *listeners[BROKER_MAX_LISTENERS];
+	int nlisteners;
+	struct conn *conns; /* doubly linked list of live connections */
+	struct conn *conns_dirty; /* connections with output to flush */
+	struct conn *conns_dead;  /* destroyed, freed before sleeping */
+	uint8_t *server_props;    /* encoded connection.start server-properties */
+	size_t server_props_len;
+	uint32_t nconns;
+	uint8_t *scratch;   /* shared read buffer: frames are parsed in place */
+	size_t scratch_cap;
+	struct broker_pending pending;
+	struct broker_doomed *doomed;
+	uint64_t next_message_id;
+	uint64_t next_conn_id;
+	uint64_t next_tag_id;
+	uint64_t memory_limit;    /* bytes of message data before publishers block */
+	bool memory_alarm;
+	bool disk_alarm;
+	bool stopping;
+	ev_signal sig_term, sig_int, sig_hup;
+	ev_prepare before_sleep;
+	ev_timer tick;
+	ev_tstamp stop_deadline;
+	int exit_code;
+};
+
+int broker_init(struct broker *b, const struct broker_config *cfg);
+/* Open listeners; returns -1 (logged) if one cannot be bound. */
+int broker_listen(struct broker *b);
+void broker_run(struct broker *b);
+void broker_free(struct broker *b);
+
+struct vhost *broker_vhost_find(struct broker *b, const char *name, size_t len);
+/* Ask for queue_dispatch(q) before the loop next sleeps. */
+void broker_schedule_queue(struct broker *b, struct queue *q);
+void broker_unschedule_queue(struct broker *b, struct queue *q);
+/* Hooks queues use to reach the broker (dispatch, dead-lettering, auto-delete). */
+const struct queue_hooks *broker_queue_hooks(void);
+/* A queue is about to be deleted: drop it from the dispatch list. */
+void broker_forget_queue(struct broker *b, struct queue *q);
+/* Begin graceful shutdown: close listeners, close clients with 320. */
+void broker_stop(struct broker *b);
+uint64_t broker_rss(void);
+/* Monotonic milliseconds from the loop's clock. */
+int64_t broker_now_ms(struct broker *b);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * Channel internals shared by channel.c (lifecycle, exchange and queue
+ * classes) and channel_basic.c (publish, consume, acks, confirms, tx).
+ */
+#ifndef WARREN_BROKER_CHANNEL_INT_H
+#define WARREN_BROKER_CHANNEL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/channel.h"
+#include "broker/consumer.h"
+#include "broker/queue.h"
+#include "broker/reply.h"
+#include "codec/gen_methods.h"
+
+struct message;
+
+/* A delivery awaiting ack; slot index = delivery tag - unacked_base. */
+struct unacked {
+	struct queue *queue;  /* NULL once settled, or when the queue went away */
+	struct consumer *consumer; /* NULL for basic.get */
+	struct queue_entry entry;
+};
+
+struct chan_consumer {
+	struct consumer c;    /* first: consumer_ops callbacks cast back */
+	struct channel *ch;
+	char tag[256];
+	uint32_t prefetch;    /* per-consumer limit (global=false), 0 = none */
+	uint32_t unacked;
+	struct chan_consumer *next;
+};
+
+/* A message published inside a transaction, applied on tx.commit. */
+struct tx_publish {
+	struct message *msg;
+	bool mandatory;
+};
+
+/* An ack/nack/reject inside a transaction. */
+struct tx_ack {
+	uint64_t tag;
+	bool multiple;
+	uint8_t kind; /* 0 ack, 1 nack/reject requeue, 2 nack/reject drop */
+};
+
+struct channel {
+	struct channel_owner own;
+	uint16_t id;
+	enum channel_state st;
+	bool flow_active;
+	bool confirm;
+	bool tx;
+	/* content assembly */
+	bool in_publish;
+	bool publish_mandatory;
+	struct message *pub_msg;
+	uint8_t pub_exchange_len, pub_rk_len;
+	char pub_exchange[256];
+	char pub_rk[256];
+	/* qos */
+	uint32_t prefetch_next;   /* applied to consumers created from now on */
+	uint32_t prefetch_global; /* channel-wide, 0 = none */
+	uint32_t unacked_count;
+	/* deliveries */
+	uint64_t next_tag;        /* last delivery tag handed out */
+	uint64_t unacked_base;    /* tag of unacked[0] */
+	struct unacked *unacked;  /* ring of unacked[head..head+n) */
+	size_t ua_head, ua_n, ua_cap;
+	struct chan_consumer *consumers;
+	/* confirms */
+	uint64_t publish_seq;
+	/* transactions */
+	struct tx_publish *txp;
+	size_t ntxp, captxp;
+	struct tx_ack *txa;
+	size_t ntxa, captxa;
+	/* the last queue declared on this channel ("" in later methods means it) */
+	char last_queue[256];
+	struct reply err;
+};
+
+/* Fail the current method: a soft error closes the channel, a hard one the connection. */
+void channel_fail(struct channel *ch, uint32_t method_id);
+void channel_send(struct channel *ch, uint32_t id, const void *args);
+
+int channel_basic_method(struct channel *ch, uint32_t id, union codec_method_args *a);
+int channel_basic_content(struct channel *ch, const struct frame *f);
+void channel_basic_teardown(struct channel *ch);
+struct queue *channel_queue_lookup(struct channel *ch, struct bytes name, uint32_t method_id);
+
+#endif

@@ -1,0 +1,876 @@
+/*
+ * Connection state machine and I/O.
+ *
+ * Input: when a connection has no partial frame buffered, it reads into the
+ * broker's shared scratch buffer and parses frames in place; only the tail
+ * of an incomplete frame is copied into the connection's own buffer, which
+ * is freed again as soon as it empties.  An idle connection therefore holds
+ * no read buffer at all.
+ *
+ * Output: frames are queued on c->out and written by conn_flush_dirty()
+ * from the before-sleep hook, so many deliveries become one writev.
+ * EV_WRITE is armed only after a short write.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/channel.h"
+#include "broker/message.h"
+#include "broker/vhost.h"
+#include "codec/frame.h"
+#include "codec/gen_methods.h"
+#include "codec/table.h"
+#include "net/conn.h"
+#include "net/conn_auth.h"
+#include "util/xalloc.h"
+
+#define CONN_PRE_TUNE_FRAME_MAX 8192
+#define CONN_CLOSE_TIMEOUT 3.0
+#define CONN_READ_MAX 65536
+
+static const uint8_t protocol_header[8] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_update_io(struct conn *c);
+
+/* ---- output ---------------------------------------------------------- */
+
+static void conn_mark_dirty(struct conn *c)
+{
+	if (c->dirty || c->st == CONN_ST_DEAD)
+		return;
+	c->dirty = true;
+	struct broker *b = c->b;
+	c->dirty_next = b->conns_dirty;
+	b->conns_dirty = c;
+}
+
+void conn_send_method(struct conn *c, uint16_t ch, uint32_t id, const void *args)
+{
+	if (c->st == CONN_ST_DEAD)
+		return;
+	size_t n = codec_method_size(id, args);
+	size_t total = FRAME_HEADER_SIZE + n + 1;
+	uint8_t *p;
+	uint8_t *tmp = NULL;
+	if (total <= OUTQ_BLOCK_SIZE)
+		p = outq_reserve(&c->out, &c->b->outq_pool, total);
+	else
+		p = tmp = xmalloc(total);
+	frame_put_header(p, FRAME_METHOD, ch, (uint32_t)n);
+	struct wr w = wr_init(p + FRAME_HEADER_SIZE, n);
+	int rc = codec_method_encode(&w, id, args);
+	p[FRAME_HEADER_SIZE + n] = FRAME_END_OCTET;
+	if (rc != CODEC_OK)
+		log_error(&c->b->log, "encode %s failed (%d)", codec_method_name(id), rc);
+	if (tmp) {
+		outq_put(&c->out, &c->b->outq_pool, tmp, total);
+		free(tmp);
+	}
+	conn_mark_dirty(c);
+}
+
+void conn_send_content(struct conn *c, uint16_t ch, uint32_t id, const void *args,
+                       const struct message *m)
+{
+	if (c->st == CONN_ST_DEAD)
+		return;
+	conn_send_method(c, ch, id, args);
+	struct outq_pool *pool = &c->b->outq_pool;
+	size_t hsize = 2 + 2 + 8 + m->props.len;
+	uint8_t *p = outq_reserve(&c->out, pool, FRAME_HEADER_SIZE + hsize + 1);
+	frame_put_header(p, FRAME_HEADER, ch, (uint32_t)hsize);
+	struct wr w = wr_init(p + FRAME_HEADER_SIZE, hsize);
+	wr_u16(&w, CODEC_CLASS_BASIC);
+	wr_u16(&w, 0);
+	wr_u64(&w, m->body_len);
+	wr_raw(&w, m->props.ptr, m->props.len);
+	p[FRAME_HEADER_SIZE + hsize] = FRAME_END_OCTET;
+	size_t chunk_max = c->frame_max ? c->frame_max - FRAME_OVERHEAD : (size_t)1 << 20;
+	for (uint64_t off = 0; off < m->body_len;) {
+		size_t n = m->body_len - off < chunk_max ? (size_t)(m->body_len - off) : chunk_max;
+		p = outq_reserve(&c->out, pool, FRAME_HEADER_SIZE);
+		frame_put_header(p, FRAME_BODY, ch, (uint32_t)n);
+		outq_put_ref(&c->out, pool, (struct message *)m, m->body + off, n);
+		p = outq_reserve(&c->out, pool, 1);
+		*p = FRAME_END_OCTET;
+		off += n;
+	}
+	conn_mark_dirty(c);
+}
+
+static void conn_send_raw(struct conn *c, const void *p, size_t n)
+{
+	outq_put(&c->out, &c->b->outq_pool, p, n);
+	conn_mark_dirty(c);
+}
+
+/* Write what the socket takes; arm EV_WRITE only when it did not take all. */
+static void conn_flush(struct conn *c)
+{
+	if (c->st == CONN_ST_DEAD)
+		return;
+	if (c->out.bytes > 0) {
+		ssize_t w = outq_flush(&c->out, &c->b->outq_pool, c->io.fd);
+		if (w < 0) {
+			conn_destroy(c, strerror(errno));
+			return;
+		}
+		if (w > 0)
+			c->last_tx = ev_now(c->b->loop);
+	}
+	if (c->out.bytes == 0 && c->st == CONN_ST_FLUSHING) {
+		conn_destroy(c, NULL);
+		return;
+	}
+	conn_update_io(c);
+}
+
+void conn_flush_dirty(struct broker *b)
+{
+	while (b->conns_dirty) {
+		struct conn *c = b->conns_dirty;
+		b->conns_dirty = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		conn_flush(c);
+	}
+}
+
+/* ---- watchers -------------------------------------------------------- */
+
+static bool conn_output_full(const struct conn *c)
+{
+	return c->out.bytes >= c->b->cfg.conn_output_limit;
+}
+
+static void conn_update_io(struct conn *c)
+{
+	if (c->st == CONN_ST_DEAD)
+		return;
+	bool blocked = c->blocked_sent && c->st == CONN_ST_OPEN;
+	bool want_read = c->st != CONN_ST_FLUSHING && !conn_output_full(c) && !blocked;
+	bool want_write = c->out.bytes > 0;
+	int ev = (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0);
+	if ((c->io.events & (EV_READ | EV_WRITE)) == ev && ev_is_active(&c->io))
+		return;
+	ev_io_stop(c->b->loop, &c->io);
+	ev_io_set(&c->io, c->io.fd, ev);
+	if (ev)
+		ev_io_start(c->b->loop, &c->io);
+	bool was_paused = c->read_paused;
+	c->read_paused = !want_read;
+	if (was_paused && want_read) {
+		/* output drained: consumers of this connection may take more */
+		for (uint16_t i = 0; i < c->nchans; i++)
+			channel_resume(c->chans[i].ch);
+	}
+}
+
+/* ---- channels -------------------------------------------------------- */
+
+static struct channel *conn_chan_find(struct conn *c, uint16_t id)
+{
+	for (uint16_t i = 0; i < c->nchans; i++)
+		if (c->chans[i].id == id)
+			return c->chans[i].ch;
+	return NULL;
+}
+
+static void conn_chan_remove(struct conn *c, uint16_t id)
+{
+	for (uint16_t i = 0; i < c->nchans; i++) {
+		if (c->chans[i].id == id) {
+			struct channel *ch = c->chans[i].ch;
+			c->chans[i] = c->chans[--c->nchans];
+			channel_free(ch);
+			return;
+		}
+	}
+}
+
+static void conn_chans_free(struct conn *c)
+{
+	while (c->nchans > 0) {
+		struct channel *ch = c->chans[--c->nchans].ch;
+		channel_free(ch);
+	}
+	free(c->chans);
+	c->chans = NULL;
+	c->chans_cap = 0;
+}
+
+static void sink_send_method(void *conn, uint16_t ch, uint32_t id, const void *args)
+{
+	conn_send_method(conn, ch, id, args);
+}
+
+static void sink_send_content(void *conn, uint16_t ch, uint32_t id, const void *args,
+                              const struct message *m)
+{
+	conn_send_content(conn, ch, id, args, m);
+}
+
+static void sink_hard_error(void *conn, uint16_t code, const char *text, uint32_t method_id)
+{
+	conn_close(conn, code, text, method_id);
+}
+
+static bool sink_can_deliver(void *conn)
+{
+	struct conn *c = conn;
+	return c->st == CONN_ST_OPEN && !conn_output_full(c);
+}
+
+static void sink_published(void *conn)
+{
+	struct conn *c = conn;
+	c->published = true;
+	if (c->b->memory_alarm || c->b->disk_alarm)
+		conn_alarm_changed(c, true);
+}
+
+static const struct channel_sink_ops conn_sink_ops = {
+	.send_method = sink_send_method,
+	.send_content = sink_send_content,
+	.hard_error = sink_hard_error,
+	.can_deliver = sink_can_deliver,
+	.published = sink_published,
+};
+
+void conn_alarm_changed(struct conn *c, bool alarm)
+{
+	if (c->st != CONN_ST_OPEN || !c->published)
+		return;
+	if (alarm && !c->blocked_sent) {
+		c->blocked_sent = true;
+		if (c->caps & CONN_CAP_BLOCKED) {
+			struct codec_connection_blocked m = {
+				.reason = bytes_of(c->b->disk_alarm ? "low on disk" : "low on memory"),
+			};
+			conn_send_method(c, 0, CODEC_CONNECTION_BLOCKED, &m);
+		}
+		log_warning(&c->b->log, "connection %s: blocked (resource alarm)", c->peer);
+	} else if (!alarm && c->blocked_sent) {
+		c->blocked_sent = false;
+		if (c->caps & CONN_CAP_BLOCKED) {
+			struct codec_connection_unblocked m = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_UNBLOCKED, &m);
+		}
+	}
+	conn_update_io(c);
+}
+
+/* ---- closing --------------------------------------------------------- */
+
+void conn_close(struct conn *c, uint16_t code, const char *text, uint32_t method_id)
+{
+	if (c->st == CONN_ST_DEAD || c->st == CONN_ST_CLOSING || c->st == CONN_ST_FLUSHING)
+		return;
+	log_warning(&c->b->log, "connection %s%s%s: closing: %s", c->peer,
+	            c->name ? " " : "", c->name ? c->name : "", text);
+	struct codec_connection_close m = {
+		.reply_code = code,
+		.reply_text = bytes_of(text),
+		.class_id = (uint16_t)(method_id >> 16),
+		.method_id = (uint16_t)(method_id & 0xffff),
+	};
+	if (m.reply_text.len > 255)
+		m.reply_text.len = 255;
+	conn_send_method(c, 0, CODEC_CONNECTION_CLOSE, &m);
+	/* Channels die with the connection; their work is undone now. */
+	conn_chans_free(c);
+	c->st = CONN_ST_CLOSING;
+	c->deadline = ev_now(c->b->loop) + CONN_CLOSE_TIMEOUT;
+	ev_timer_stop(c->b->loop, &c->timer);
+	ev_timer_set(&c->timer, CONN_CLOSE_TIMEOUT, 0.);
+	ev_timer_start(c->b->loop, &c->timer);
+	conn_update_io(c);
+}
+
+static void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id,
+                           const char *fmt, ...)
+{
+	char text[256];
+	const char *name = codec_reply_name(code);
+	int n = snprintf(text, sizeof(text), "%s - ", name ? name : "ERROR");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	conn_close(c, code, text, method_id);
+}
+
+static void conn_finish(struct conn *c)
+{
+	/* nothing more will be read: send what is queued, then close */
+	conn_chans_free(c);
+	c->st = CONN_ST_FLUSHING;
+	ev_timer_stop(c->b->loop, &c->timer);
+	ev_timer_set(&c->timer, CONN_CLOSE_TIMEOUT, 0.);
+	ev_timer_start(c->b->loop, &c->timer);
+	conn_mark_dirty(c);
+}
+
+void conn_destroy(struct conn *c, const char *why)
+{
+	struct broker *b = c->b;
+	if (c->st == CONN_ST_DEAD)
+		return;
+	if (why)
+		log_info(&b->log, "connection %s%s%s: closed: %s", c->peer, c->name ? " " : "",
+		         c->name ? c->name : "", why);
+	else
+		log_debug(&b->log, "connection %s closed", c->peer);
+	conn_chans_free(c);
+	if (c->vhost)
+		vhost_delete_owned(c->vhost, c);
+	ev_io_stop(b->loop, &c->io);
+	ev_timer_stop(b->loop, &c->timer);
+	close(c->io.fd);
+	outq_clear(&c->out, &b->outq_pool);
+	free(c->rbuf);
+	c->rbuf = NULL;
+	c->st = CONN_ST_DEAD;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	b->nconns--;
+	c->next = b->conns_dead;
+	b->conns_dead = c;
+}
+
+void conn_reap(struct broker *b)
+{
+	while (b->conns_dead) {
+		struct conn *c = b->conns_dead;
+		b->conns_dead = c->next;
+		/* conn_flush_dirty() ran first and never re-marks a dead connection */
+		free(c->name);
+		free(c->user);
+		free(c);
+	}
+}
+
+/* ---- handshake ------------------------------------------------------- */
+
+static void conn_send_start(struct conn *c)
+{
+	struct codec_connection_start m = {
+		.version_major = 0,
+		.version_minor = 9,
+		.server_properties = { c->b->server_props, c->b->server_props_len },
+		.mechanisms = bytes_of("PLAIN AMQPLAIN"),
+		.locales = bytes_of("en_US"),
+	};
+	conn_send_method(c, 0, CODEC_CONNECTION_START, &m);
+	c->st = CONN_ST_START_OK;
+}
+
+static char *bytes_dup_cstr(struct bytes b)
+{
+	char *s = xmalloc(b.len + 1);
+	if (b.len)
+		memcpy(s, b.ptr, b.len);
+	s[b.len] = '\0';
+	return s;
+}
+
+static void conn_read_client_props(struct conn *c, struct ftable props)
+{
+	struct fvalue v;
+	if (ftable_get(props, "connection_name", &v) == 1 && v.type == 'S' && v.v.str.len <= 255)
+		c->name = bytes_dup_cstr(v.v.str);
+	if (ftable_get(props, "capabilities", &v) != 1 || v.type != 'F')
+		return;
+	static const struct {
+		const char *key;
+		uint32_t bit;
+	} caps[] = {
+		{ "authentication_failure_close", CONN_CAP_AUTH_FAILURE_CLOSE },
+		{ "connection.blocked", CONN_CAP_BLOCKED },
+		{ "consumer_cancel_notify", CONN_CAP_CANCEL_NOTIFY },
+		{ "publisher_confirms", CONN_CAP_PUBLISHER_CONFIRMS },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		struct fvalue cv;
+		if (ftable_get(v.v.table, caps[i].key, &cv) == 1 && cv.type == 't' && cv.v.b)
+			c->caps |= caps[i].bit;
+	}
+}
+
+static void conn_on_start_ok(struct conn *c, const struct codec_connection_start_ok *m)
+{
+	conn_read_client_props(c, m->client_properties);
+	char why[160];
+	char *user = NULL;
+	int rc = conn_auth_check(c->b, m->mechanism, m->response, c->loopback, &user, why,
+	                         sizeof(why));
+	if (rc != 0) {
+		log_warning(&c->b->log, "connection %s: authentication failed: %s", c->peer, why);
+		free(user);
+		if (rc == CONN_AUTH_BAD_MECHANISM) {
+			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK, "%s", why);
+			return;
+		}
+		if (c->caps & CONN_CAP_AUTH_FAILURE_CLOSE) {
+			char mech[32];
+			size_t n = m->mechanism.len < sizeof(mech) - 1 ? m->mechanism.len : sizeof(mech) - 1;
+			memcpy(mech, m->mechanism.ptr, n);
+			mech[n] = '\0';
+			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK,
+			               "Login was refused using authentication mechanism %s. "
+			               "For details see the broker logfile.", mech);
+		} else {
+			conn_finish(c);
+		}
+		return;
+	}
+	c->user = user;
+	struct codec_connection_tune t = {
+		.channel_max = c->b->cfg.channel_max,
+		.frame_max = c->b->cfg.frame_max,
+		.heartbeat = c->b->cfg.heartbeat,
+	};
+	conn_send_method(c, 0, CODEC_CONNECTION_TUNE, &t);
+	c->st = CONN_ST_TUNE_OK;
+}
+
+static void conn_on_tune_ok(struct conn *c, const struct codec_connection_tune_ok *m)
+{
+	const struct broker_config *cfg = &c->b->cfg;
+	uint32_t fmax = m->frame_max ? m->frame_max : cfg->frame_max;
+	uint16_t cmax = m->channel_max ? m->channel_max : cfg->channel_max;
+	if (m->frame_max != 0 && m->frame_max < CODEC_FRAME_MIN_SIZE) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "frame_max=%u < %u min size", m->frame_max, CODEC_FRAME_MIN_SIZE);
+		return;
+	}
+	if (cfg->frame_max && fmax > cfg->frame_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "frame_max=%u > %u max size", fmax, cfg->frame_max);
+		return;
+	}
+	if (cfg->channel_max && cmax > cfg->channel_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "channel_max=%u > %u max", cmax, cfg->channel_max);
+		return;
+	}
+	c->frame_max = fmax;
+	c->channel_max = cmax;
+	c->heartbeat = m->heartbeat;
+	c->st = CONN_ST_OPEN_WAIT;
+}
+
+static void conn_arm_heartbeat(struct conn *c)
+{
+	ev_timer_stop(c->b->loop, &c->timer);
+	if (c->heartbeat == 0)
+		return;
+	/* One repeating timer checks both directions (libev's "method 3"). */
+	double iv = c->heartbeat / 2.0;
+	ev_timer_set(&c->timer, iv, iv);
+	ev_timer_start(c->b->loop, &c->timer);
+}
+
+static void conn_on_open(struct conn *c, const struct codec_connection_open *m)
+{
+	struct vhost *vh = broker_vhost_find(c->b, (const char *)m->virtual_host.ptr,
+	                                     m->virtual_host.len);
+	if (!vh) {
+		char name[128];
+		size_t n = m->virtual_host.len < sizeof(name) - 1 ? m->virtual_host.len : sizeof(name) - 1;
+		memcpy(name, m->virtual_host.ptr, n);
+		name[n] = '\0';
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN, "vhost %s not found", name);
+		return;
+	}
+	c->vhost = vh;
+	struct codec_connection_open_ok ok = { 0 };
+	conn_send_method(c, 0, CODEC_CONNECTION_OPEN_OK, &ok);
+	c->st = CONN_ST_OPEN;
+	conn_arm_heartbeat(c);
+	log_info(&c->b->log, "connection %s%s%s: user '%s' opened vhost '%s'", c->peer,
+	         c->name ? " " : "", c->name ? c->name : "", c->user, vhost_name(vh));
+	if (c->b->memory_alarm || c->b->disk_alarm)
+		conn_alarm_changed(c, true);
+}
+
+/* ---- frame dispatch -------------------------------------------------- */
+
+static void conn_channel_open(struct conn *c, uint16_t id)
+{
+	if (id == 0 || id > c->channel_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CHANNEL_OPEN,
+		               "channel number %u is out of range (channel_max %u)", id, c->channel_max);
+		return;
+	}
+	if (conn_chan_find(c, id)) {
+		conn_close_fmt(c, CODEC_CHANNEL_ERROR, CODEC_CHANNEL_OPEN,
+		               "second 'channel.open' seen");
+		return;
+	}
+	if (c->nchans == c->chans_cap) {
+		c->chans_cap = c->chans_cap ? (uint16_t)(c->chans_cap * 2) : 2;
+		c->chans = xrealloc(c->chans, c->chans_cap * sizeof(*c->chans));
+	}
+	struct channel_owner owner = {
+		.ops = &conn_sink_ops,
+		.conn = c,
+		.b = c->b,
+		.vhost = c->vhost,
+		.frame_max = c->frame_max,
+		.consumer_cancel_notify = (c->caps & CONN_CAP_CANCEL_NOTIFY) != 0,
+		.user = c->user,
+		.conn_id = c->id,
+	};
+	c->chans[c->nchans].id = id;
+	c->chans[c->nchans].ch = channel_new(&owner, id);
+	c->nchans++;
+	struct codec_channel_open_ok ok = { 0 };
+	conn_send_method(c, id, CODEC_CHANNEL_OPEN_OK, &ok);
+}
+
+/* Method frames on channel 0 (connection class). */
+static void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args *a)
+{
+	switch (c->st) {
+	case CONN_ST_START_OK:
+		if (id == CODEC_CONNECTION_START_OK)
+			return conn_on_start_ok(c, &a->connection_start_ok);
+		break;
+	case CONN_ST_TUNE_OK:
+		if (id == CODEC_CONNECTION_TUNE_OK)
+			return conn_on_tune_ok(c, &a->connection_tune_ok);
+		if (id == CODEC_CONNECTION_SECURE_OK)
+			break;
+		break;
+	case CONN_ST_OPEN_WAIT:
+		if (id == CODEC_CONNECTION_OPEN)
+			return conn_on_open(c, &a->connection_open);
+		break;
+	case CONN_ST_OPEN:
+		if (id == CODEC_CONNECTION_CLOSE) {
+			struct codec_connection_close_ok ok = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+			conn_finish(c);
+			return;
+		}
+		if (id == CODEC_CONNECTION_UPDATE_SECRET) {
+			/* no expiring credentials yet: accept the new secret */
+			struct codec_connection_update_secret_ok ok = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_UPDATE_SECRET_OK, &ok);
+			return;
+		}
+		if (id == CODEC_CONNECTION_BLOCKED || id == CODEC_CONNECTION_UNBLOCKED)
+			return; /* clients may send these to us (RabbitMQ ignores them) */
+		break;
+	default:
+		break;
+	}
+	if (id == CODEC_CONNECTION_CLOSE) {
+		struct codec_connection_close_ok ok = { 0 };
+		conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+		conn_finish(c);
+		return;
+	}
+	conn_close_fmt(c, CODEC_COMMAND_INVALID, id, "unexpected method %s on channel 0",
+	               codec_method_name(id));
+}
+
+static void conn_on_frame(struct conn *c, const struct frame *f)
+{
+	if (c->st == CONN_ST_CLOSING) {
+		/* After connection.close only close-ok (or a crossing close) counts. */
+		uint32_t id;
+		if (f->type != FRAME_METHOD || f->channel != 0 || frame_method_id(f->payload, &id) != CODEC_OK)
+			return;
+		if (id == CODEC_CONNECTION_CLOSE_OK) {
+			conn_finish(c);
+		} else if (id == CODEC_CONNECTION_CLOSE) {
+			struct codec_connection_close_ok ok = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+			conn_finish(c);
+		}
+		return;
+	}
+	if (f->type == FRAME_HEARTBEAT) {
+		if (f->channel != 0)
+			conn_close_fmt(c, CODEC_UNEXPECTED_FRAME, 0,
+			               "heartbeat frame on channel %u", f->channel);
+		return;
+	}
+	if (f->channel == 0) {
+		if (f->type != FRAME_METHOD) {
+			conn_close_fmt(c, CODEC_UNEXPECTED_FRAME, 0,
+			               "content frame of type %u on channel 0", f->type);
+			return;
+		}
+		uint32_t id;
+		union codec_method_args a;
+		int rc = codec_method_decode(f->payload, &id, &a);
+		if (rc != CODEC_OK) {
+			conn_close_fmt(c, (uint16_t)codec_status_reply_code(rc), 0, "%s",
+			               codec_status_text(rc));
+			return;
+		}
+		if (id >> 16 != CODEC_CLASS_CONNECTION) {
+			conn_close_fmt(c, CODEC_COMMAND_INVALID, id, "%s on channel 0",
+			               codec_method_name(id));
+			return;
+		}
+		conn_on_method0(c, id, &a);
+		return;
+	}
+	if (c->st != CONN_ST_OPEN) {
+		conn_close_fmt(c, CODEC_COMMAND_INVALID, 0,
+		               "frame on channel %u before connection.open", f->channel);
+		return;
+	}
+	struct channel *ch = conn_chan_find(c, f->channel);
+	if (!ch) {
+		uint32_t id = 0;
+		if (f->type == FRAME_METHOD && frame_method_id(f->payload, &id) == CODEC_OK &&
+		    id == CODEC_CHANNEL_OPEN) {
+			/* channel.open has only a reserved shortstr; validate it anyway */
+			union codec_method_args a;
+			int rc = codec_method_decode(f->payload, &id, &a);
+			if (rc != CODEC_OK) {
+				conn_close_fmt(c, (uint16_t)codec_status_reply_code(rc), id, "%s",
+				               codec_status_text(rc));
+				return;
+			}
+			conn_channel_open(c, f->channel);
+			return;
+		}
+		conn_close_fmt(c, CODEC_CHANNEL_ERROR, id, "expected 'channel.open' on channel %u",
+		               f->channel);
+		return;
+	}
+	if (f->type == FRAME_METHOD) {
+		uint32_t id;
+		if (frame_method_id(f->payload, &id) == CODEC_OK && id == CODEC_CHANNEL_OPEN) {
+			conn_close_fmt(c, CODEC_CHANNEL_ERROR, id, "second 'channel.open' seen");
+			return;
+		}
+	}
+	if (channel_handle_frame(ch, f) == 1)
+		conn_chan_remove(c, f->channel);
+}
+
+/*
+ * Parse and handle whole frames in buf.  Returns bytes consumed; stops early
+ * when the connection stops reading (closing, dead, paused by an alarm).
+ */
+static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
+{
+	size_t used = 0;
+	c->rneed = 0;
+	while (used < len) {
+		if (c->st == CONN_ST_DEAD || c->st == CONN_ST_FLUSHING)
+			return len; /* discard the rest */
+		if (c->st == CONN_ST_HEADER) {
+			if (len - used < sizeof(protocol_header)) {
+				if (memcmp(buf + used, protocol_header, len - used) != 0)
+					goto bad_header;
+				c->rneed = sizeof(protocol_header);
+				return used;
+			}
+			if (memcmp(buf + used, protocol_header, sizeof(protocol_header)) != 0)
+				goto bad_header;
+			used += sizeof(protocol_header);
+			conn_send_start(c);
+			continue;
+		}
+		if (c->blocked_sent && c->st == CONN_ST_OPEN)
+			return used; /* hold further frames until the alarm clears */
+		struct frame f;
+		size_t n;
+		uint32_t fmax = c->st == CONN_ST_OPEN || c->st == CONN_ST_CLOSING
+		                        ? c->frame_max
+		                        : CONN_PRE_TUNE_FRAME_MAX;
+		int rc = frame_parse(buf + used, len - used, fmax, &f, &n);
+		if (rc == CODEC_AGAIN) {
+			c->rneed = n;
+			return used;
+		}
+		if (rc != CODEC_OK) {
+			if (c->st == CONN_ST_CLOSING) {
+				conn_finish(c);
+				return len;
+			}
+			if (rc == CODEC_E_FRAME_SIZE) {
+				conn_close_fmt(c, CODEC_FRAME_ERROR, 0,
+				               "frame size exceeds frame_max %u", fmax);
+			} else {
+				conn_close_fmt(c, (uint16_t)codec_status_reply_code(rc), 0, "%s",
+				               codec_status_text(rc));
+			}
+			/* the stream cannot be re-synchronised: read no more */
+			conn_finish(c);
+			return len;
+		}
+		used += n;
+		c->last_rx = ev_now(c->b->loop);
+		conn_on_frame(c, &f);
+	}
+	return used;
+
+bad_header:
+	/* Tell the client which protocol we speak, then hang up (spec 4.2.2). */
+	conn_send_raw(c, protocol_header, sizeof(protocol_header));
+	conn_finish(c);
+	return len;
+}
+
+static void conn_read(struct conn *c)
+{
+	struct broker *b = c->b;
+	if (c->rlen == 0) {
+		ssize_t n = read(c->io.fd, b->scratch, b->scratch_cap);
+		if (n <= 0) {
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			conn_destroy(c, n == 0 ? "client closed the socket" : strerror(errno));
+			return;
+		}
+		size_t used = conn_process(c, b->scratch, (size_t)n);
+		if (c->st == CONN_ST_DEAD || used == (size_t)n)
+			return;
+		/* keep the partial frame; size the buffer for the whole frame */
+		size_t keep = (size_t)n - used;
+		size_t cap = c->rneed > keep ? c->rneed : keep;
+		c->rbuf = xrealloc(c->rbuf, cap);
+		c->rcap = cap;
+		memcpy(c->rbuf, b->scratch + used, keep);
+		c->rlen = keep;
+		return;
+	}
+	size_t want = c->rneed > c->rlen ? c->rneed : c->rlen + 4096;
+	if (want > c->rcap) {
+		c->rbuf = xrealloc(c->rbuf, want);
+		c->rcap = want;
+	}
+	ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_destroy(c, n == 0 ? "client closed the socket" : strerror(errno));
+		return;
+	}
+	c->rlen += (size_t)n;
+	size_t used = conn_process(c, c->rbuf, c->rlen);
+	if (c->st == CONN_ST_DEAD)
+		return;
+	if (used == c->rlen) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rlen = c->rcap = 0;
+	} else if (used > 0) {
+		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+		c->rlen -= used;
+	}
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = (struct conn *)w;
+	(void)loop;
+	if (revents & EV_WRITE) {
+		conn_flush(c);
+		if (c->st == CONN_ST_DEAD)
+			return;
+	}
+	if ((revents & EV_READ) && !c->read_paused)
+		conn_read(c);
+	if (c->st != CONN_ST_DEAD)
+		conn_update_io(c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, timer));
+	(void)revents;
+	ev_tstamp now = ev_now(loop);
+	switch (c->st) {
+	case CONN_ST_HEADER:
+	case CONN_ST_START_OK:
+	case CONN_ST_TUNE_OK:
+	case CONN_ST_OPEN_WAIT:
+		conn_destroy(c, "handshake timeout");
+		return;
+	case CONN_ST_CLOSING:
+	case CONN_ST_FLUSHING:
+		conn_destroy(c, c->st == CONN_ST_CLOSING ? "no connection.close-ok in time" : NULL);
+		return;
+	case CONN_ST_OPEN:
+		if (now - c->last_rx > 2.0 * c->heartbeat) {
+			/* RabbitMQ closes the socket without a close method here */
+			conn_destroy(c, "missed heartbeats from client");
+			return;
+		}
+		if (now - c->last_tx >= c->heartbeat / 2.0 && c->out.bytes == 0) {
+			conn_send_raw(c, frame_heartbeat_bytes, sizeof(frame_heartbeat_bytes));
+		}
+		return;
+	case CONN_ST_DEAD:
+		return;
+	}
+}
+
+void conn_accept(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	(void)salen;
+	if (b->stopping || (b->cfg.max_connections && b->nconns >= b->cfg.max_connections)) {
+		if (!b->stopping)
+			log_warning(&b->log, "connection refused: max_connections (%u) reached",
+			            b->cfg.max_connections);
+		close(fd);
+		return;
+	}
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->b = b;
+	c->id = ++b->next_conn_id;
+	c->st = CONN_ST_HEADER;
+	c->frame_max = CONN_PRE_TUNE_FRAME_MAX;
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		c->loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		c->loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		              (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+	}
+	snprintf(c->peer, sizeof(c->peer), sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	c->last_rx = c->last_tx = ev_now(b->loop);
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	ev_timer_init(&c->timer, conn_timer_cb, b->cfg.handshake_timeout, 0.);
+	ev_io_start(b->loop, &c->io);
+	ev_timer_start(b->loop, &c->timer);
+	c->next = b->conns;
+	if (b->conns)
+		b->conns->prev = c;
+	b->conns = c;
+	b->nconns++;
+	log_debug(&b->log, "accepted connection %s", c->peer);
+}
