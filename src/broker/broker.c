@@ -77,9 +77,9 @@ int64_t broker_now_ms(struct broker *b)
 void broker_schedule_queue(struct broker *b, struct queue *q)
 {
 	struct broker_pending *p = &b->pending;
-	for (size_t i = 0; i < p->n; i++)
-		if (p->q[i] == q)
-			return;
+	if (q->glue_scheduled)
+		return;
+	q->glue_scheduled = true;
 	if (p->n == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 16;
 		p->q = xrealloc(p->q, p->cap * sizeof(*p->q));
@@ -90,9 +90,15 @@ void broker_schedule_queue(struct broker *b, struct queue *q)
 void broker_unschedule_queue(struct broker *b, struct queue *q)
 {
 	struct broker_pending *p = &b->pending;
+	if (!q->glue_scheduled)
+		return;
 	for (size_t i = 0; i < p->n; i++)
 		if (p->q[i] == q)
 			p->q[i] = NULL;
+	for (size_t i = 0; i < b->running.n; i++)
+		if (b->running.q[i] == q)
+			b->running.q[i] = NULL;
+	q->glue_scheduled = false;
 }
 
 /* ---- queue hooks ----------------------------------------------------- */
@@ -103,6 +109,19 @@ void broker_forget_queue(struct broker *b, struct queue *q)
 	for (struct conn *c = b->conns; c; c = c->next)
 		for (uint16_t i = 0; i < c->nchans; i++)
 			channel_forget_queue(c->chans[i].ch, q);
+}
+
+static void broker_queue_gone(void *ctx, struct queue *q)
+{
+	broker_forget_queue(ctx, q);
+}
+
+struct vhost *broker_vhost_new(struct broker *b, const char *name)
+{
+	struct vhost *vh = vhost_new(b, name);
+	vh->queue_gone = broker_queue_gone;
+	vh->queue_gone_ctx = b;
+	return vh;
 }
 
 static void hook_schedule(void *ctx, struct queue *q)
@@ -122,15 +141,41 @@ static void hook_dead_letter(void *ctx, struct queue *q, struct message *m,
 		struct ftable headers = { NULL, 0 };
 		if (codec_decode_basic_props(&r, &p) == CODEC_OK && (p.flags & CODEC_BASIC_HEADERS_FLAG))
 			headers = p.headers;
+		/* the routing key plus CC keys (the CC header is gone when a
+		 * dead-letter routing key replaced the key) */
+		struct bytes keys[BROKER_MAX_ROUTING_KEYS];
+		size_t nkeys = 1;
+		keys[0] = routing_key;
+		nkeys += broker_header_keys(headers, "CC", keys + 1, BROKER_MAX_ROUTING_KEYS - 1);
 		struct route_result rr;
 		route_result_init(&rr);
-		exchange_route(vh, x, &routing_key, 1, headers, &rr);
+		exchange_route(vh, x, keys, nkeys, headers, &rr);
 		int64_t now = broker_now_ms(b);
-		for (size_t i = 0; i < rr.n; i++)
+		for (size_t i = 0; i < rr.n; i++) {
+			/* RabbitMQ drops a dead letter that would cycle back without
+			 * a rejection on the way */
+			if (queue_dead_letter_is_cycle(m, rr.queues[i]->name))
+				continue;
 			queue_publish(rr.queues[i], m, now);
+		}
 		route_result_free(&rr);
 	}
 	message_unref(m);
+}
+
+size_t broker_header_keys(struct ftable headers, const char *key, struct bytes *keys, size_t cap)
+{
+	struct fvalue v;
+	size_t n = 0;
+	if (ftable_get(headers, key, &v) != 1 || v.type != 'A')
+		return 0;
+	struct ftable_iter it;
+	ftable_iter_init(&it, v.v.array);
+	struct fvalue e;
+	while (n < cap && farray_next(&it, &e) == 1)
+		if (e.type == 'S')
+			keys[n++] = e.v.str;
+	return n;
 }
 
 /*
@@ -157,10 +202,7 @@ static void broker_delete_doomed(struct broker *b)
 		struct bytes name = { (const uint8_t *)d->name, d->len };
 		struct queue *q = d->vhost ? vhost_queue_find(d->vhost, name) : NULL;
 		if (q && (q->flags & QUEUE_F_AUTO_DELETE) && queue_consumer_count(q) == 0) {
-			struct reply err = { 0 };
-			uint32_t n;
-			broker_forget_queue(b, q);
-			vhost_queue_delete(d->vhost, name, false, false, &n, &err);
+			vhost_queue_remove(d->vhost, q);
 		}
 		free(d);
 	}
@@ -179,19 +221,22 @@ const struct queue_hooks *broker_queue_hooks(void)
 
 static void broker_run_pending(struct broker *b)
 {
-	struct broker_pending *p = &b->pending;
 	/* Queues scheduled while dispatching wait for the next pass, which keeps
-	 * one busy queue from starving sockets and timers. */
-	size_t n = p->n;
-	struct queue **batch = p->q;
-	p->q = NULL;
-	p->n = p->cap = 0;
+	 * one busy queue from starving sockets and timers.  The two lists swap
+	 * roles so steady-state dispatch allocates nothing. */
+	struct broker_pending tmp = b->running;
+	b->running = b->pending;
+	b->pending = tmp;
+	b->pending.n = 0;
 	int64_t now = broker_now_ms(b);
-	for (size_t i = 0; i < n; i++) {
-		if (batch[i])
-			queue_dispatch(batch[i], now, BROKER_DISPATCH_BUDGET);
+	for (size_t i = 0; i < b->running.n; i++) {
+		struct queue *q = b->running.q[i];
+		if (!q)
+			continue;
+		q->glue_scheduled = false;
+		queue_dispatch(q, now, BROKER_DISPATCH_BUDGET);
 	}
-	free(batch);
+	b->running.n = 0;
 }
 
 static void broker_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -299,7 +344,7 @@ int broker_init(struct broker *b, const struct broker_config *cfg)
 	b->memory_limit = (uint64_t)((double)broker_total_ram() * cfg->vm_memory_high_watermark);
 	broker_build_server_props(b);
 	b->vhosts = xmalloc(sizeof(*b->vhosts));
-	b->vhosts[0] = vhost_new(b, "/");
+	b->vhosts[0] = broker_vhost_new(b, "/");
 	b->nvhosts = 1;
 
 	ev_signal_init(&b->sig_term, broker_signal, SIGTERM);
@@ -366,6 +411,7 @@ void broker_free(struct broker *b)
 		vhost_free(b->vhosts[i]);
 	free(b->vhosts);
 	free(b->pending.q);
+	free(b->running.q);
 	free(b->scratch);
 	free(b->server_props);
 	outq_pool_drain(&b->outq_pool);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "codec/wire.h"
 #include "net/outq.h"
 #include "util/log.h"
 
@@ -69,7 +70,8 @@ struct broker {
 	uint32_t nconns;
 	uint8_t *scratch;   /* shared read buffer: frames are parsed in place */
 	size_t scratch_cap;
-	struct broker_pending pending;
+	struct broker_pending pending; /* scheduled for the next pass */
+	struct broker_pending running; /* being dispatched in this pass */
 	struct broker_doomed *doomed;
 	uint64_t next_message_id;
 	uint64_t next_conn_id;
@@ -91,6 +93,8 @@ int broker_listen(struct broker *b);
 void broker_run(struct broker *b);
 void broker_free(struct broker *b);
 
+/* A new vhost wired to the broker (queue removal notifications). */
+struct vhost *broker_vhost_new(struct broker *b, const char *name);
 struct vhost *broker_vhost_find(struct broker *b, const char *name, size_t len);
 /* Ask for queue_dispatch(q) before the loop next sleeps. */
 void broker_schedule_queue(struct broker *b, struct queue *q);
@@ -102,6 +106,9 @@ void broker_forget_queue(struct broker *b, struct queue *q);
 /* Begin graceful shutdown: close listeners, close clients with 320. */
 void broker_stop(struct broker *b);
 uint64_t broker_rss(void);
+/* Routing keys from a CC or BCC header (an array of longstr) into keys[]. */
+#define BROKER_MAX_ROUTING_KEYS 64
+size_t broker_header_keys(struct ftable headers, const char *key, struct bytes *keys, size_t cap);
 /* Monotonic milliseconds from the loop's clock. */
 int64_t broker_now_ms(struct broker *b);
 

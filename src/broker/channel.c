@@ -147,6 +147,7 @@ static void on_queue_declare(struct channel *ch, struct codec_queue_declare *m)
 		return channel_fail(ch, CODEC_QUEUE_DECLARE);
 	snprintf(ch->last_queue, sizeof(ch->last_queue), "%.*s", (int)q->name.len,
 	         (const char *)q->name.ptr);
+	queue_touch(q, broker_now_ms(b));
 	if (!m->no_wait) {
 		struct codec_queue_declare_ok ok = {
 			.queue = q->name,
@@ -199,7 +200,6 @@ static void on_queue_delete(struct channel *ch, struct codec_queue_delete *m)
 	if (q) {
 		if (!channel_queue_lookup(ch, qn, CODEC_QUEUE_DELETE))
 			return;
-		broker_forget_queue(ch->own.b, q);
 		if (vhost_queue_delete(ch->own.vhost, qn, m->if_unused, m->if_empty, &n,
 		                       &ch->err) != 0)
 			return channel_fail(ch, CODEC_QUEUE_DELETE);

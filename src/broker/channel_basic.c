@@ -19,7 +19,6 @@
 #include "codec/table.h"
 #include "util/xalloc.h"
 
-#define CHANNEL_MAX_ROUTING_KEYS 64
 
 /* ---- unacked ring ---------------------------------------------------- */
 
@@ -268,8 +267,10 @@ static void on_cancel(struct channel *ch, struct codec_basic_cancel *m)
 	if (!cc)
 		return;
 	cons_unlink(ch, cc);
-	/* may auto-delete the queue (through the broker's unused hook) */
-	queue_consumer_remove(cc->c.queue, &cc->c);
+	/* an auto-delete queue is deleted later, by the broker's unused hook */
+	struct queue *q = cc->c.queue;
+	queue_consumer_remove(q, &cc->c);
+	queue_touch(q, broker_now_ms(ch->own.b));
 	free(cc);
 }
 
@@ -384,20 +385,6 @@ static void confirm_send(struct channel *ch, uint64_t seq, bool ack)
 	}
 }
 
-/* Append the longstr elements of array header `key` to keys. */
-static void collect_keys(struct ftable headers, const char *key, struct bytes *keys, size_t *n)
-{
-	struct fvalue v;
-	if (ftable_get(headers, key, &v) != 1 || v.type != 'A')
-		return;
-	struct ftable_iter it;
-	ftable_iter_init(&it, v.v.array);
-	struct fvalue e;
-	while (farray_next(&it, &e) == 1 && *n < CHANNEL_MAX_ROUTING_KEYS)
-		if (e.type == 'S')
-			keys[(*n)++] = e.v.str;
-}
-
 /* A copy of m whose headers lack BCC (sender-selected distribution). */
 static struct message *strip_bcc(struct message *m, const struct codec_basic_props *p)
 {
@@ -431,14 +418,14 @@ static void publish_route(struct channel *ch, struct message *m, bool mandatory,
 	struct codec_basic_props p;
 	struct rd r = rd_init(m->props.ptr, m->props.len);
 	codec_decode_basic_props(&r, &p); /* validated by message_new */
-	struct bytes keys[CHANNEL_MAX_ROUTING_KEYS];
+	struct bytes keys[BROKER_MAX_ROUTING_KEYS];
 	size_t nkeys = 0;
 	keys[nkeys++] = m->routing_key;
 	struct message *qm = m; /* what the queues get */
 	if (p.flags & CODEC_BASIC_HEADERS_FLAG) {
 		struct fvalue bcc;
-		collect_keys(p.headers, "CC", keys, &nkeys);
-		collect_keys(p.headers, "BCC", keys, &nkeys);
+		nkeys += broker_header_keys(p.headers, "CC", keys + nkeys, BROKER_MAX_ROUTING_KEYS - nkeys);
+		nkeys += broker_header_keys(p.headers, "BCC", keys + nkeys, BROKER_MAX_ROUTING_KEYS - nkeys);
 		if (ftable_get(p.headers, "BCC", &bcc) == 1)
 			qm = strip_bcc(m, &p); /* keys still point into m, alive until the end */
 	}

@@ -136,6 +136,8 @@ struct queue {
 	void *hooks_ctx;
 	void *route_data;           /* reserved for the routing module */
 	uint64_t route_mark;        /* reserved for the routing module */
+	bool glue_scheduled;        /* reserved for the broker glue: lets it drop
+	                             * repeated hooks->schedule calls in O(1) */
 
 	/* Private to the queue module. */
 	struct queue_ring *levels;  /* max_priority + 1 rings, index = priority */

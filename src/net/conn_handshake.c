@@ -1,0 +1,209 @@
+/*
+ * The connection-class handshake: connection.start / start-ok (SASL),
+ * tune / tune-ok negotiation, open / open-ok, and the other methods a
+ * client may send on channel 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/vhost.h"
+#include "codec/gen_methods.h"
+#include "codec/table.h"
+#include "net/conn.h"
+#include "net/conn_auth.h"
+#include "net/conn_int.h"
+#include "util/xalloc.h"
+
+/* ---- handshake ------------------------------------------------------- */
+
+void conn_send_start(struct conn *c)
+{
+	struct codec_connection_start m = {
+		.version_major = 0,
+		.version_minor = 9,
+		.server_properties = { c->b->server_props, c->b->server_props_len },
+		.mechanisms = bytes_of("PLAIN AMQPLAIN"),
+		.locales = bytes_of("en_US"),
+	};
+	conn_send_method(c, 0, CODEC_CONNECTION_START, &m);
+	c->st = CONN_ST_START_OK;
+}
+
+static char *bytes_dup_cstr(struct bytes b)
+{
+	char *s = xmalloc(b.len + 1);
+	if (b.len)
+		memcpy(s, b.ptr, b.len);
+	s[b.len] = '\0';
+	return s;
+}
+
+static void conn_read_client_props(struct conn *c, struct ftable props)
+{
+	struct fvalue v;
+	if (ftable_get(props, "connection_name", &v) == 1 && v.type == 'S' && v.v.str.len <= 255)
+		c->name = bytes_dup_cstr(v.v.str);
+	if (ftable_get(props, "capabilities", &v) != 1 || v.type != 'F')
+		return;
+	static const struct {
+		const char *key;
+		uint32_t bit;
+	} caps[] = {
+		{ "authentication_failure_close", CONN_CAP_AUTH_FAILURE_CLOSE },
+		{ "connection.blocked", CONN_CAP_BLOCKED },
+		{ "consumer_cancel_notify", CONN_CAP_CANCEL_NOTIFY },
+		{ "publisher_confirms", CONN_CAP_PUBLISHER_CONFIRMS },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		struct fvalue cv;
+		if (ftable_get(v.v.table, caps[i].key, &cv) == 1 && cv.type == 't' && cv.v.b)
+			c->caps |= caps[i].bit;
+	}
+}
+
+static void conn_on_start_ok(struct conn *c, const struct codec_connection_start_ok *m)
+{
+	conn_read_client_props(c, m->client_properties);
+	char why[160];
+	char *user = NULL;
+	int rc = conn_auth_check(c->b, m->mechanism, m->response, c->loopback, &user, why,
+	                         sizeof(why));
+	if (rc != 0) {
+		log_warning(&c->b->log, "connection %s: authentication failed: %s", c->peer, why);
+		free(user);
+		if (rc == CONN_AUTH_BAD_MECHANISM) {
+			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK, "%s", why);
+			return;
+		}
+		if (c->caps & CONN_CAP_AUTH_FAILURE_CLOSE) {
+			char mech[32];
+			size_t n = m->mechanism.len < sizeof(mech) - 1 ? m->mechanism.len : sizeof(mech) - 1;
+			memcpy(mech, m->mechanism.ptr, n);
+			mech[n] = '\0';
+			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK,
+			               "Login was refused using authentication mechanism %s. "
+			               "For details see the broker logfile.", mech);
+		} else {
+			conn_finish(c);
+		}
+		return;
+	}
+	c->user = user;
+	struct codec_connection_tune t = {
+		.channel_max = c->b->cfg.channel_max,
+		.frame_max = c->b->cfg.frame_max,
+		.heartbeat = c->b->cfg.heartbeat,
+	};
+	conn_send_method(c, 0, CODEC_CONNECTION_TUNE, &t);
+	c->st = CONN_ST_TUNE_OK;
+}
+
+static void conn_on_tune_ok(struct conn *c, const struct codec_connection_tune_ok *m)
+{
+	const struct broker_config *cfg = &c->b->cfg;
+	uint32_t fmax = m->frame_max ? m->frame_max : cfg->frame_max;
+	uint16_t cmax = m->channel_max ? m->channel_max : cfg->channel_max;
+	if (m->frame_max != 0 && m->frame_max < CODEC_FRAME_MIN_SIZE) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "frame_max=%u < %u min size", m->frame_max, CODEC_FRAME_MIN_SIZE);
+		return;
+	}
+	if (cfg->frame_max && fmax > cfg->frame_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "frame_max=%u > %u max size", fmax, cfg->frame_max);
+		return;
+	}
+	if (cfg->channel_max && cmax > cfg->channel_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_TUNE_OK,
+		               "channel_max=%u > %u max", cmax, cfg->channel_max);
+		return;
+	}
+	c->frame_max = fmax;
+	c->channel_max = cmax;
+	c->heartbeat = m->heartbeat;
+	c->st = CONN_ST_OPEN_WAIT;
+}
+
+static void conn_arm_heartbeat(struct conn *c)
+{
+	ev_timer_stop(c->b->loop, &c->timer);
+	if (c->heartbeat == 0)
+		return;
+	/* One repeating timer checks both directions (libev's "method 3"). */
+	double iv = c->heartbeat / 2.0;
+	ev_timer_set(&c->timer, iv, iv);
+	ev_timer_start(c->b->loop, &c->timer);
+}
+
+static void conn_on_open(struct conn *c, const struct codec_connection_open *m)
+{
+	struct vhost *vh = broker_vhost_find(c->b, (const char *)m->virtual_host.ptr,
+	                                     m->virtual_host.len);
+	if (!vh) {
+		char name[128];
+		size_t n = m->virtual_host.len < sizeof(name) - 1 ? m->virtual_host.len : sizeof(name) - 1;
+		memcpy(name, m->virtual_host.ptr, n);
+		name[n] = '\0';
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN, "vhost %s not found", name);
+		return;
+	}
+	c->vhost = vh;
+	struct codec_connection_open_ok ok = { 0 };
+	conn_send_method(c, 0, CODEC_CONNECTION_OPEN_OK, &ok);
+	c->st = CONN_ST_OPEN;
+	conn_arm_heartbeat(c);
+	log_info(&c->b->log, "connection %s%s%s: user '%s' opened vhost '%s'", c->peer,
+	         c->name ? " " : "", c->name ? c->name : "", c->user, vhost_name(vh));
+	if (c->b->memory_alarm || c->b->disk_alarm)
+		conn_alarm_changed(c, true);
+}
+
+/* Method frames on channel 0 (connection class). */
+void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args *a)
+{
+	switch (c->st) {
+	case CONN_ST_START_OK:
+		if (id == CODEC_CONNECTION_START_OK)
+			return conn_on_start_ok(c, &a->connection_start_ok);
+		break;
+	case CONN_ST_TUNE_OK:
+		if (id == CODEC_CONNECTION_TUNE_OK)
+			return conn_on_tune_ok(c, &a->connection_tune_ok);
+		if (id == CODEC_CONNECTION_SECURE_OK)
+			break;
+		break;
+	case CONN_ST_OPEN_WAIT:
+		if (id == CODEC_CONNECTION_OPEN)
+			return conn_on_open(c, &a->connection_open);
+		break;
+	case CONN_ST_OPEN:
+		if (id == CODEC_CONNECTION_CLOSE) {
+			struct codec_connection_close_ok ok = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+			conn_finish(c);
+			return;
+		}
+		if (id == CODEC_CONNECTION_UPDATE_SECRET) {
+			/* no expiring credentials yet: accept the new secret */
+			struct codec_connection_update_secret_ok ok = { 0 };
+			conn_send_method(c, 0, CODEC_CONNECTION_UPDATE_SECRET_OK, &ok);
+			return;
+		}
+		if (id == CODEC_CONNECTION_BLOCKED || id == CODEC_CONNECTION_UNBLOCKED)
+			return; /* clients may send these to us (RabbitMQ ignores them) */
+		break;
+	default:
+		break;
+	}
+	if (id == CODEC_CONNECTION_CLOSE) {
+		struct codec_connection_close_ok ok = { 0 };
+		conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+		conn_finish(c);
+		return;
+	}
+	conn_close_fmt(c, CODEC_COMMAND_INVALID, id, "unexpected method %s on channel 0",
+	               codec_method_name(id));
+}
+

@@ -1,0 +1,19 @@
+/* Connection internals shared by conn.c (I/O, frames, channels) and
+ * conn_handshake.c (the connection class). */
+#ifndef WARREN_NET_CONN_INT_H
+#define WARREN_NET_CONN_INT_H
+
+#include <stdint.h>
+
+#include "codec/gen_methods.h"
+#include "net/conn.h"
+
+void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Nothing more will be read: flush what is queued, then close. */
+void conn_finish(struct conn *c);
+void conn_send_raw(struct conn *c, const void *p, size_t n);
+void conn_send_start(struct conn *c);
+void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args *a);
+
+#endif
