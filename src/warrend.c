@@ -6,12 +6,17 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/listener.h"
 
 #include "broker/broker.h"
+#include "util/config.h"
 
 static void usage(FILE *f)
 {
@@ -21,6 +26,8 @@ static void usage(FILE *f)
 	        "  -l, --listen HOST:PORT    AMQP listener (repeatable; default 127.0.0.1:5672)\n"
 	        "  -d, --data-dir DIR        data directory (default ./var)\n"
 	        "  -c, --config FILE         configuration file\n"
+	        "      --check-config        check the configuration, print the effective\n"
+	        "                            settings and exit\n"
 	        "      --log-level LEVEL     error, warning, info or debug (default info)\n"
 	        "  -V, --version             print the version and exit\n"
 	        "  -h, --help                print this help and exit\n");
@@ -31,13 +38,21 @@ int main(int argc, char **argv)
 	struct broker_config cfg;
 	broker_config_defaults(&cfg);
 	int log_level = LOG_INFO;
-	enum { OPT_LOG_LEVEL = 256 };
+	/* Flags override the file, which overrides the defaults: remember the
+	 * flags here and apply them after loading the file. */
+	const char *flag_listen[BROKER_MAX_LISTENERS];
+	int flag_nlisten = 0;
+	const char *flag_data_dir = NULL;
+	int flag_log_level = -1;
+	bool check_config = false;
+	enum { OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -49,22 +64,25 @@ int main(int argc, char **argv)
 		case 'f':
 			break;
 		case 'l':
-			if (cfg.nlisten == BROKER_MAX_LISTENERS) {
+			if (flag_nlisten == BROKER_MAX_LISTENERS) {
 				fprintf(stderr, "warrend: --listen: at most %d listeners\n",
 				        BROKER_MAX_LISTENERS);
 				return 2;
 			}
-			cfg.listen[cfg.nlisten++] = optarg;
+			flag_listen[flag_nlisten++] = optarg;
 			break;
 		case 'd':
-			cfg.data_dir = optarg;
+			flag_data_dir = optarg;
+			break;
+		case OPT_CHECK_CONFIG:
+			check_config = true;
 			break;
 		case 'c':
 			cfg.config_file = optarg;
 			break;
 		case OPT_LOG_LEVEL:
-			log_level = log_level_parse(optarg);
-			if (log_level < 0) {
+			flag_log_level = log_level_parse(optarg);
+			if (flag_log_level < 0) {
 				fprintf(stderr, "warrend: --log-level: unknown level '%s' "
 				                "(error, warning, info, debug)\n", optarg);
 				return 2;
@@ -92,33 +110,64 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warrend: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (cfg.nlisten == 0)
-		cfg.listen[cfg.nlisten++] = "127.0.0.1:5672";
+	struct config_store store;
+	config_store_init(&store);
 	if (cfg.config_file) {
-		struct stat st;
-		if (stat(cfg.config_file, &st) != 0) {
-			fprintf(stderr, "warrend: --config %s: %s\n", cfg.config_file, strerror(errno));
+		char err[512];
+		const char *path = cfg.config_file;
+		if (config_load(&store, path, &cfg, &log_level, err, sizeof(err)) != 0) {
+			fprintf(stderr, "warrend: %s\n", err);
+			config_store_free(&store);
 			return 1;
 		}
+		cfg.config_file = path;
 	}
-	if (mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) {
-		fprintf(stderr, "warrend: --data-dir %s: %s\n", cfg.data_dir, strerror(errno));
-		return 1;
+	if (flag_nlisten > 0) {
+		for (int i = 0; i < flag_nlisten; i++)
+			cfg.listen[i] = flag_listen[i];
+		cfg.nlisten = flag_nlisten;
+	}
+	for (int i = 0; i < flag_nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char err[200];
+		if (listener_parse_addr(flag_listen[i], &ss, &sl, err, sizeof(err)) != 0) {
+			fprintf(stderr, "warrend: --listen %s\n", err);
+			config_store_free(&store);
+			return 2;
+		}
+	}
+	if (flag_data_dir)
+		cfg.data_dir = flag_data_dir;
+	if (flag_log_level >= 0)
+		log_level = flag_log_level;
+	if (cfg.nlisten == 0)
+		cfg.listen[cfg.nlisten++] = "127.0.0.1:5672";
+	if (check_config) {
+		config_dump(stdout, &cfg, log_level);
+		config_store_free(&store);
+		return 0;
 	}
 	struct stat st;
-	if (stat(cfg.data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "warrend: --data-dir %s: not a directory\n", cfg.data_dir);
+	if ((mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) ||
+	    stat(cfg.data_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    access(cfg.data_dir, R_OK | W_OK | X_OK) != 0) {
+		fprintf(stderr, "warrend: data dir %s: %s\n", cfg.data_dir,
+		        errno ? strerror(errno) : "not a directory");
+		config_store_free(&store);
 		return 1;
 	}
 
 	struct broker b;
 	if (broker_init(&b, &cfg) != 0) {
 		fprintf(stderr, "warrend: cannot initialise the event loop\n");
+		config_store_free(&store);
 		return 1;
 	}
 	b.log.level = (enum log_level)log_level;
 	if (broker_listen(&b) != 0) {
 		broker_free(&b);
+		config_store_free(&store);
 		return 1;
 	}
 	log_info(&b.log, "warrend %s started (data dir %s)", PACKAGE_VERSION, cfg.data_dir);
@@ -126,5 +175,6 @@ int main(int argc, char **argv)
 	int rc = b.exit_code;
 	log_info(&b.log, "warrend stopped");
 	broker_free(&b);
+	config_store_free(&store);
 	return rc;
 }

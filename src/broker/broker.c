@@ -343,6 +343,8 @@ int broker_init(struct broker *b, const struct broker_config *cfg)
 	b->scratch = xmalloc(b->scratch_cap);
 	b->memory_limit = (uint64_t)((double)broker_total_ram() * cfg->vm_memory_high_watermark);
 	broker_build_server_props(b);
+	route_result_init(&b->route);
+	hmap_init(&b->reply_to);
 	b->vhosts = xmalloc(sizeof(*b->vhosts));
 	b->vhosts[0] = broker_vhost_new(b, "/");
 	b->nvhosts = 1;
@@ -412,6 +414,8 @@ void broker_free(struct broker *b)
 	free(b->vhosts);
 	free(b->pending.q);
 	free(b->running.q);
+	route_result_free(&b->route);
+	hmap_free(&b->reply_to);
 	free(b->scratch);
 	free(b->server_props);
 	outq_pool_drain(&b->outq_pool);

@@ -9,8 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/exchange.h"
 #include "codec/wire.h"
 #include "net/outq.h"
+#include "util/hmap.h"
 #include "util/log.h"
 
 struct vhost;
@@ -73,6 +75,10 @@ struct broker {
 	struct broker_pending pending; /* scheduled for the next pass */
 	struct broker_pending running; /* being dispatched in this pass */
 	struct broker_doomed *doomed;
+	/* Reused by every publish so routing allocates nothing in the steady
+	 * state (dead-lettering, which can run inside a publish, uses its own). */
+	struct route_result route;
+	struct hmap reply_to; /* direct reply-to address -> channel */
 	uint64_t next_message_id;
 	uint64_t next_conn_id;
 	uint64_t next_tag_id;

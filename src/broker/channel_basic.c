@@ -147,14 +147,19 @@ static void cons_deliver(struct consumer *c, struct queue *q, struct queue_entry
 	};
 	ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_DELIVER, &d, m);
 	if (c->no_ack) {
-		if (ch->ua_n > 0)
-			ua_push(ch, tag, NULL, NULL, NULL); /* settled placeholder */
+		channel_note_noack_tag(ch, tag);
 		message_unref(m);
 		return;
 	}
 	ua_push(ch, tag, q, c, e);
 	cc->unacked++;
 	ch->unacked_count++;
+}
+
+void channel_note_noack_tag(struct channel *ch, uint64_t tag)
+{
+	if (ch->ua_n > 0)
+		ua_push(ch, tag, NULL, NULL, NULL); /* settled placeholder */
 }
 
 static void cons_unlink(struct channel *ch, struct chan_consumer *cc)
@@ -207,6 +212,10 @@ void channel_resume(struct channel *ch)
 
 static void on_consume(struct channel *ch, struct codec_basic_consume *m)
 {
+	if (channel_reply_is_pseudo_queue(m->queue)) {
+		channel_reply_consume(ch, m);
+		return;
+	}
 	struct queue *q = channel_queue_lookup(ch, m->queue, CODEC_BASIC_CONSUME);
 	if (!q)
 		return;
@@ -264,8 +273,10 @@ static void on_cancel(struct channel *ch, struct codec_basic_cancel *m)
 	struct codec_basic_cancel_ok ok = { .consumer_tag = m->consumer_tag };
 	if (!m->no_wait)
 		channel_send(ch, CODEC_BASIC_CANCEL_OK, &ok);
-	if (!cc)
+	if (!cc) {
+		channel_reply_cancel(ch, m->consumer_tag);
 		return;
+	}
 	cons_unlink(ch, cc);
 	/* an auto-delete queue is deleted later, by the broker's unused hook */
 	struct queue *q = cc->c.queue;
@@ -295,8 +306,7 @@ static void on_get(struct channel *ch, struct codec_basic_get *m)
 	};
 	ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_GET_OK, &g, e.msg);
 	if (m->no_ack) {
-		if (ch->ua_n > 0)
-			ua_push(ch, tag, NULL, NULL, NULL);
+		channel_note_noack_tag(ch, tag);
 		message_unref(e.msg);
 		return;
 	}
@@ -429,16 +439,33 @@ static void publish_route(struct channel *ch, struct message *m, bool mandatory,
 		if (ftable_get(p.headers, "BCC", &bcc) == 1)
 			qm = strip_bcc(m, &p); /* keys still point into m, alive until the end */
 	}
-	struct route_result rr;
-	route_result_init(&rr);
+	struct route_result *rr = &ch->own.b->route;
+	rr->n = 0;
+	if (m->exchange.len == 0 && channel_reply_is_address(m->routing_key)) {
+		/* a reply to a direct reply-to client: no queue involved */
+		bool delivered = channel_reply_deliver(ch->own.b, qm);
+		if (!delivered && mandatory) {
+			struct codec_basic_return ret = {
+				.reply_code = CODEC_NO_ROUTE, .reply_text = bytes_of("NO_ROUTE"),
+				.exchange = qm->exchange, .routing_key = qm->routing_key,
+			};
+			ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_RETURN, &ret, qm);
+		}
+		if (seq)
+			confirm_send(ch, seq, true);
+		if (qm != m)
+			message_unref(qm);
+		message_unref(m);
+		return;
+	}
 	if (x)
-		exchange_route(vh, x, keys, nkeys, p.headers, &rr);
+		exchange_route(vh, x, keys, nkeys, p.headers, rr);
 	bool rejected = false;
 	int64_t now = broker_now_ms(ch->own.b);
-	for (size_t i = 0; i < rr.n; i++)
-		if (queue_publish(rr.queues[i], qm, now) == QUEUE_PUBLISH_REJECTED)
+	for (size_t i = 0; i < rr->n; i++)
+		if (queue_publish(rr->queues[i], qm, now) == QUEUE_PUBLISH_REJECTED)
 			rejected = true;
-	if (rr.n == 0 && mandatory) {
+	if (rr->n == 0 && mandatory) {
 		/* basic.return goes out before the confirm: pika relies on the order */
 		struct codec_basic_return ret = {
 			.reply_code = CODEC_NO_ROUTE, .reply_text = bytes_of("NO_ROUTE"),
@@ -448,7 +475,6 @@ static void publish_route(struct channel *ch, struct message *m, bool mandatory,
 	}
 	if (seq)
 		confirm_send(ch, seq, !rejected);
-	route_result_free(&rr);
 	if (qm != m)
 		message_unref(qm);
 	message_unref(m);
@@ -536,7 +562,16 @@ int channel_basic_content(struct channel *ch, const struct frame *f)
 		}
 		struct bytes xn = { (const uint8_t *)ch->pub_exchange, ch->pub_exchange_len };
 		struct bytes rk = { (const uint8_t *)ch->pub_rk, ch->pub_rk_len };
-		ch->pub_msg = message_new(xn, rk, h.props, h.body_size);
+		uint8_t *np = NULL;
+		size_t nplen = 0;
+		rc = channel_reply_rewrite_props(ch, h.props, &np, &nplen);
+		if (rc < 0) {
+			ch->in_publish = false;
+			return 0;
+		}
+		ch->pub_msg = message_new(xn, rk, rc ? (struct bytes){ np, nplen } : h.props,
+		                          h.body_size);
+		free(np);
 		if (!ch->pub_msg) {
 			ch->own.ops->hard_error(ch->own.conn, CODEC_SYNTAX_ERROR,
 			                        "SYNTAX_ERROR - malformed content header properties",
@@ -727,4 +762,5 @@ void channel_basic_teardown(struct channel *ch)
 	free(ch->unacked);
 	ch->unacked = NULL;
 	ch->ua_cap = ch->ua_n = 0;
+	channel_reply_teardown(ch);
 }

@@ -78,6 +78,9 @@ struct channel {
 	size_t ntxa, captxa;
 	/* the last queue declared on this channel ("" in later methods means it) */
 	char last_queue[256];
+	/* direct reply-to: consumer tag and address, empty when not consuming */
+	char reply_tag[64];
+	char reply_addr[80];
 	struct reply err;
 };
 
@@ -88,6 +91,19 @@ void channel_send(struct channel *ch, uint32_t id, const void *args);
 int channel_basic_method(struct channel *ch, uint32_t id, union codec_method_args *a);
 int channel_basic_content(struct channel *ch, const struct frame *f);
 void channel_basic_teardown(struct channel *ch);
+/* A no-ack delivery used delivery tag `tag` (keeps the unacked ring exact). */
+void channel_note_noack_tag(struct channel *ch, uint64_t tag);
+
+/* direct reply-to, in channel_reply.c */
+bool channel_reply_is_pseudo_queue(struct bytes name);
+bool channel_reply_is_address(struct bytes rk);
+int channel_reply_consume(struct channel *ch, struct codec_basic_consume *m);
+bool channel_reply_cancel(struct channel *ch, struct bytes tag);
+void channel_reply_teardown(struct channel *ch);
+int channel_reply_rewrite_props(struct channel *ch, struct bytes props, uint8_t **out,
+                                size_t *outlen);
+bool channel_reply_deliver(struct broker *b, const struct message *m);
+
 struct queue *channel_queue_lookup(struct channel *ch, struct bytes name, uint32_t method_id);
 
 #endif

@@ -698,7 +698,11 @@ static void config_put_string(FILE *out, const char *name, const char *s)
 
 void config_dump(FILE *out, const struct broker_config *cfg, int log_level)
 {
-	const struct config_values v = { .cfg = *cfg, .log_level = log_level };
+	/* zero-filled first: gcc cannot see that only set fields are read */
+	struct config_values v;
+	memset(&v, 0, sizeof(v));
+	v.cfg = *cfg;
+	v.log_level = log_level;
 	const char *section = NULL;
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_row *row = &config_rows[i];
