@@ -5,3 +5,10 @@ src_libwarren_a_SOURCES += \
 	src/net/conn_auth.c src/net/conn_auth.h \
 	src/net/conn_handshake.c src/net/conn_int.h \
 	src/net/outq.c src/net/outq.h
+
+# Connection, channel and consumer state machines over a socketpair.
+check_PROGRAMS += tests/unit/conn_test
+TESTS += tests/unit/conn_test
+tests_unit_conn_test_SOURCES = tests/unit/conn_test.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_conn_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_conn_test_LDADD = $(UNIT_LIBS)
