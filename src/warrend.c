@@ -1,36 +1,147 @@
 /*
- * warrend: the Warren AMQP 0-9-1 broker daemon.  Parses the command line,
- * builds the broker, opens the listeners and runs the loop until SIGTERM.
+ * warrend: the Warren AMQP 0-9-1 broker daemon.  Settings come from the
+ * defaults, then the configuration file, then the command line; then the
+ * data directory is locked through the pid file, the listeners are bound,
+ * and (unless --foreground) the process detaches once it is ready, so a
+ * service manager sees a failure as a non-zero exit of the start command.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/listener.h"
-
 #include "broker/broker.h"
+#include "net/listener.h"
 #include "util/config.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: warrend [options]\n"
-	        "  -f, --foreground          run in the foreground (log to stderr)\n"
+	        "  -f, --foreground          stay in the foreground instead of detaching\n"
 	        "  -l, --listen HOST:PORT    AMQP listener (repeatable; default 127.0.0.1:5672)\n"
 	        "  -d, --data-dir DIR        data directory (default ./var)\n"
 	        "  -c, --config FILE         configuration file\n"
 	        "      --check-config        check the configuration, print the effective\n"
 	        "                            settings and exit\n"
 	        "      --log-level LEVEL     error, warning, info or debug (default info)\n"
+	        "      --pid-file PATH       pid file, locked while running (default\n"
+	        "                            warrend.pid in the data directory)\n"
+	        "      --admin-socket PATH   socket for warrenctl (default warrend.sock in\n"
+	        "                            the data directory)\n"
 	        "  -V, --version             print the version and exit\n"
 	        "  -h, --help                print this help and exit\n");
+}
+
+/* "name" inside dir unless name is absolute; the result is heap-allocated. */
+static char *path_in(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (!p)
+		abort();
+	if (name[0] == '/')
+		snprintf(p, n, "%s", name);
+	else
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/*
+ * Lock the pid file so that two daemons never share a data directory.
+ * Returns the descriptor (kept open for the process's life) or -1.
+ */
+static int pidfile_lock(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "warrend: pid file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char buf[32] = "";
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		fprintf(stderr, "warrend: %s is locked: another warrend (pid %s) uses this data "
+		                "directory\n", path, buf[0] ? buf : "?");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void pidfile_write(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		fprintf(stderr, "warrend: cannot write the pid file: %s\n", strerror(errno));
+}
+
+/*
+ * Detach: fork twice with setsid between, so the daemon is no session
+ * leader.  The original process waits on a pipe for the daemon's verdict
+ * (one byte: 0 ready, 1 failed) and exits with it.  Returns the write end
+ * of that pipe in the daemon.
+ */
+static int daemonize(void)
+{
+	int p[2];
+	if (pipe(p) != 0) {
+		perror("warrend: pipe");
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("warrend: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		unsigned char verdict = 1;
+		ssize_t n;
+		do {
+			n = read(p[0], &verdict, 1);
+		} while (n < 0 && errno == EINTR);
+		_exit(n == 1 ? verdict : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		_exit(1);
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
+	umask(027);
+	int nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, STDIN_FILENO);
+		dup2(nul, STDOUT_FILENO);
+		if (nul > STDERR_FILENO)
+			close(nul);
+	}
+	return p[1];
+}
+
+static void report(int fd, unsigned char verdict)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, &verdict, 1) != 1) {
+		/* the starter is gone; nothing to tell */
+	}
+	close(fd);
 }
 
 int main(int argc, char **argv)
@@ -42,10 +153,10 @@ int main(int argc, char **argv)
 	 * flags here and apply them after loading the file. */
 	const char *flag_listen[BROKER_MAX_LISTENERS];
 	int flag_nlisten = 0;
-	const char *flag_data_dir = NULL;
+	const char *flag_data_dir = NULL, *flag_pid_file = NULL, *flag_admin_socket = NULL;
 	int flag_log_level = -1;
-	bool check_config = false;
-	enum { OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG };
+	bool check_config = false, foreground = false;
+	enum { OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG, OPT_PID_FILE, OPT_ADMIN_SOCKET };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -53,6 +164,8 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -62,6 +175,7 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, ":fl:d:c:Vh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
+			foreground = true;
 			break;
 		case 'l':
 			if (flag_nlisten == BROKER_MAX_LISTENERS) {
@@ -74,11 +188,17 @@ int main(int argc, char **argv)
 		case 'd':
 			flag_data_dir = optarg;
 			break;
+		case 'c':
+			cfg.config_file = optarg;
+			break;
 		case OPT_CHECK_CONFIG:
 			check_config = true;
 			break;
-		case 'c':
-			cfg.config_file = optarg;
+		case OPT_PID_FILE:
+			flag_pid_file = optarg;
+			break;
+		case OPT_ADMIN_SOCKET:
+			flag_admin_socket = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			flag_log_level = log_level_parse(optarg);
@@ -110,15 +230,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warrend: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	for (int i = 0; i < flag_nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char err[200];
+		if (listener_parse_addr(flag_listen[i], &ss, &sl, err, sizeof(err)) != 0) {
+			fprintf(stderr, "warrend: --listen %s\n", err);
+			return 2;
+		}
+	}
+
 	struct config_store store;
 	config_store_init(&store);
+	int rc = 1;
 	if (cfg.config_file) {
 		char err[512];
 		const char *path = cfg.config_file;
 		if (config_load(&store, path, &cfg, &log_level, err, sizeof(err)) != 0) {
 			fprintf(stderr, "warrend: %s\n", err);
-			config_store_free(&store);
-			return 1;
+			goto out_store;
 		}
 		cfg.config_file = path;
 	}
@@ -127,54 +257,78 @@ int main(int argc, char **argv)
 			cfg.listen[i] = flag_listen[i];
 		cfg.nlisten = flag_nlisten;
 	}
-	for (int i = 0; i < flag_nlisten; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		char err[200];
-		if (listener_parse_addr(flag_listen[i], &ss, &sl, err, sizeof(err)) != 0) {
-			fprintf(stderr, "warrend: --listen %s\n", err);
-			config_store_free(&store);
-			return 2;
-		}
-	}
 	if (flag_data_dir)
 		cfg.data_dir = flag_data_dir;
+	if (flag_pid_file)
+		cfg.pid_file = flag_pid_file;
+	if (flag_admin_socket)
+		cfg.admin_socket = flag_admin_socket;
 	if (flag_log_level >= 0)
 		log_level = flag_log_level;
 	if (cfg.nlisten == 0)
 		cfg.listen[cfg.nlisten++] = "127.0.0.1:5672";
 	if (check_config) {
 		config_dump(stdout, &cfg, log_level);
-		config_store_free(&store);
-		return 0;
+		rc = 0;
+		goto out_store;
 	}
+
+	/* The daemon changes directory to /, so every path becomes absolute. */
 	struct stat st;
+	char data_dir[PATH_MAX];
 	if ((mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) ||
 	    stat(cfg.data_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-	    access(cfg.data_dir, R_OK | W_OK | X_OK) != 0) {
+	    access(cfg.data_dir, R_OK | W_OK | X_OK) != 0 || !realpath(cfg.data_dir, data_dir)) {
 		fprintf(stderr, "warrend: data dir %s: %s\n", cfg.data_dir,
 		        errno ? strerror(errno) : "not a directory");
-		config_store_free(&store);
-		return 1;
+		goto out_store;
 	}
+	cfg.data_dir = data_dir;
+	char *pid_path = path_in(data_dir, cfg.pid_file);
+	char *admin_path = path_in(data_dir, cfg.admin_socket);
+	cfg.pid_file = pid_path;
+	cfg.admin_socket = admin_path;
+	int pid_fd = pidfile_lock(pid_path);
+	if (pid_fd < 0)
+		goto out_paths;
 
 	struct broker b;
 	if (broker_init(&b, &cfg) != 0) {
 		fprintf(stderr, "warrend: cannot initialise the event loop\n");
-		config_store_free(&store);
-		return 1;
+		goto out_pid;
 	}
 	b.log.level = (enum log_level)log_level;
-	if (broker_listen(&b) != 0) {
-		broker_free(&b);
-		config_store_free(&store);
-		return 1;
+	if (log_open(&b.log, cfg.log_file) != 0) {
+		fprintf(stderr, "warrend: log file %s: %s\n", cfg.log_file, strerror(errno));
+		goto out_broker;
 	}
-	log_info(&b.log, "warrend %s started (data dir %s)", PACKAGE_VERSION, cfg.data_dir);
+	if (broker_listen(&b) != 0)
+		goto out_broker;
+	int ready_fd = -1;
+	if (!foreground) {
+		ready_fd = daemonize();
+		/* libev must learn about the fork before the loop runs again */
+		ev_loop_fork(b.loop);
+		if (chdir("/") != 0)
+			log_warning(&b.log, "chdir /: %s", strerror(errno));
+	}
+	pidfile_write(pid_fd);
+	log_info(&b.log, "warrend %s started (pid %ld, data dir %s)", PACKAGE_VERSION,
+	         (long)getpid(), data_dir);
+	report(ready_fd, 0);
 	broker_run(&b);
-	int rc = b.exit_code;
+	rc = b.exit_code;
 	log_info(&b.log, "warrend stopped");
+	unlink(pid_path);
+out_broker:
+	log_close(&b.log);
 	broker_free(&b);
+out_pid:
+	close(pid_fd);
+out_paths:
+	free(pid_path);
+	free(admin_path);
+out_store:
 	config_store_free(&store);
 	return rc;
 }

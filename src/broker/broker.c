@@ -22,6 +22,7 @@
 #include "config.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "util/config.h"
 #include "util/xalloc.h"
 
 #define BROKER_SCRATCH (64 * 1024 + 16)
@@ -32,6 +33,9 @@ void broker_config_defaults(struct broker_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->data_dir = "./var";
+	cfg->pid_file = "warrend.pid";
+	cfg->admin_socket = "warrend.sock";
+	cfg->log_file = "stderr";
 	cfg->channel_max = 2047;
 	cfg->frame_max = 131072;
 	cfg->heartbeat = 60;
@@ -297,13 +301,40 @@ static void broker_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_break(b->loop, EVBREAK_ALL);
 }
 
+/*
+ * SIGHUP: reopen the log file (logrotate) and re-read what can change at
+ * run time (the log level) from the configuration file.
+ */
+static void broker_reload(struct broker *b)
+{
+	if (log_reopen(&b->log) != 0)
+		log_error(&b->log, "SIGHUP: cannot reopen the log file: %s", strerror(errno));
+	if (!b->cfg.config_file) {
+		log_info(&b->log, "SIGHUP: log reopened");
+		return;
+	}
+	struct config_store st;
+	struct broker_config cfg = b->cfg;
+	int level = (int)b->log.level;
+	char err[512];
+	config_store_init(&st);
+	if (config_load(&st, b->cfg.config_file, &cfg, &level, err, sizeof(err)) != 0) {
+		log_error(&b->log, "SIGHUP: %s (keeping the current settings)", err);
+	} else {
+		b->log.level = (enum log_level)level;
+		log_info(&b->log, "SIGHUP: reloaded %s (log level %s)", b->cfg.config_file,
+		         log_level_name(b->log.level));
+	}
+	config_store_free(&st);
+}
+
 static void broker_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct broker *b = w->data;
 	(void)loop;
 	(void)revents;
 	if (w->signum == SIGHUP) {
-		log_info(&b->log, "SIGHUP: nothing to reload yet");
+		broker_reload(b);
 		return;
 	}
 	log_info(&b->log, "%s: shutting down", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -318,6 +349,45 @@ struct vhost *broker_vhost_find(struct broker *b, const char *name, size_t len)
 			return b->vhosts[i];
 	}
 	return NULL;
+}
+
+struct vhost *broker_vhost_add(struct broker *b, const char *name)
+{
+	struct vhost *vh = broker_vhost_find(b, name, strlen(name));
+	if (vh)
+		return vh;
+	b->vhosts = xrealloc(b->vhosts, (b->nvhosts + 1) * sizeof(*b->vhosts));
+	vh = broker_vhost_new(b, name);
+	b->vhosts[b->nvhosts++] = vh;
+	return vh;
+}
+
+int broker_vhost_delete(struct broker *b, const char *name)
+{
+	struct vhost *vh = broker_vhost_find(b, name, strlen(name));
+	if (!vh)
+		return -1;
+	/* Connections on the vhost go first (RabbitMQ closes them with 320). */
+	for (struct conn *c = b->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->vhost != vh)
+			continue;
+		if (c->st == CONN_ST_OPEN) {
+			/* close frees the channels; the vhost's queues go with it below */
+			conn_close(c, CODEC_CONNECTION_FORCED, "CONNECTION_FORCED - vhost deleted", 0);
+			c->vhost = NULL;
+		} else {
+			conn_destroy(c, "vhost deleted");
+		}
+	}
+	for (size_t i = 0; i < b->nvhosts; i++) {
+		if (b->vhosts[i] == vh) {
+			b->vhosts[i] = b->vhosts[--b->nvhosts];
+			break;
+		}
+	}
+	vhost_free(vh);
+	return 0;
 }
 
 static uint64_t broker_total_ram(void)

@@ -28,6 +28,9 @@ struct broker_config {
 	int nlisten;
 	const char *data_dir;
 	const char *config_file;
+	const char *pid_file;        /* relative to data_dir unless absolute */
+	const char *admin_socket;    /* relative to data_dir unless absolute */
+	const char *log_file;        /* "stderr", "syslog" or a path */
 	uint16_t channel_max;        /* offered in connection.tune */
 	uint32_t frame_max;          /* offered in connection.tune */
 	uint16_t heartbeat;          /* seconds, offered in connection.tune */
@@ -101,6 +104,10 @@ void broker_free(struct broker *b);
 
 /* A new vhost wired to the broker (queue removal notifications). */
 struct vhost *broker_vhost_new(struct broker *b, const char *name);
+/* Add a vhost (returns the existing one if present); delete one, closing its
+ * connections (-1 if there is no such vhost). */
+struct vhost *broker_vhost_add(struct broker *b, const char *name);
+int broker_vhost_delete(struct broker *b, const char *name);
 struct vhost *broker_vhost_find(struct broker *b, const char *name, size_t len);
 /* Ask for queue_dispatch(q) before the loop next sleeps. */
 void broker_schedule_queue(struct broker *b, struct queue *q);

@@ -6,5 +6,5 @@ src_libwarren_a_SOURCES += \
 	src/broker/channel_basic.c src/broker/channel_reply.c \
 	src/broker/reply.c src/broker/reply.h \
 	src/broker/message.h \
-	src/util/log.c src/util/log.h \
+	src/util/log.c src/util/log.h src/util/log_syslog.c src/util/log_syslog.h \
 	src/util/xalloc.c src/util/xalloc.h

@@ -12,10 +12,18 @@ enum log_level { LOG_ERROR = 0, LOG_WARNING = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 struct log {
 	enum log_level level;
-	FILE *out;
+	FILE *out;       /* stderr or an opened file; unused with syslog */
+	char *path;      /* file target, reopened by log_reopen() */
+	int syslog;      /* nonzero: lines go to syslog(3) */
 };
 
 void log_init(struct log *lg);
+/* Target "stderr", "syslog" or a file path (appended to).  -1 with errno
+ * set when the file cannot be opened. */
+int log_open(struct log *lg, const char *target);
+/* Reopen a file target (after logrotate moved it); no-op otherwise. */
+int log_reopen(struct log *lg);
+void log_close(struct log *lg);
 /* "error", "warning", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level l);

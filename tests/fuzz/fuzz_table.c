@@ -1,9 +1,9 @@
 /*
- * Fuzz target: field tables and arrays.  The input is read three ways: as
- * the contents of a table, as the contents of an array, as two tables (its
- * halves, to compare), and as a length-prefixed table (rd_table).  Whatever validates is walked to the
- * bottom by fuzz_walk_table(); whatever does not must fail with one of the
- * documented codes.
+ * Fuzz target: field tables and arrays.  The input is read as the contents
+ * of a table, as the contents of an array, as two tables (its halves, to
+ * compare) and as a length-prefixed table (rd_table).  Whatever validates
+ * is walked to the bottom by fuzz_walk_table(); whatever does not must
+ * fail with one of the documented codes.
  */
 #include "fuzz.h"
 

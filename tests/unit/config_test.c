@@ -427,6 +427,9 @@ START_TEST(test_keys_def_defaults_match_broker)
 	ck_assert_int_eq(cfg.nlisten, 1);
 	ck_assert_str_eq(cfg.listen[0], "127.0.0.1:5672");
 	ck_assert_str_eq(cfg.data_dir, def.data_dir);
+	ck_assert_str_eq(cfg.pid_file, def.pid_file);
+	ck_assert_str_eq(cfg.admin_socket, def.admin_socket);
+	ck_assert_str_eq(cfg.log_file, def.log_file);
 	ck_assert_uint_eq(cfg.channel_max, def.channel_max);
 	ck_assert_uint_eq(cfg.frame_max, def.frame_max);
 	ck_assert_uint_eq(cfg.heartbeat, def.heartbeat);
@@ -463,7 +466,7 @@ END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 12);
+	ck_assert_uint_eq(config_key_count(), 15);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -519,9 +522,12 @@ START_TEST(test_dump_defaults)
 		"\n"
 		"[paths]\n"
 		"data_dir = ./var\n"
+		"pid_file = warrend.pid\n"
+		"admin_socket = warrend.sock\n"
 		"\n"
 		"[log]\n"
-		"level = info\n");
+		"level = info\n"
+		"file = stderr\n");
 	free(out);
 }
 END_TEST

@@ -1,0 +1,1 @@
+# admin socket and warrenctl fragment
