@@ -1,1 +1,10 @@
-# benchmark tools fragment
+# Benchmark tools: warren-perf, the AMQP load generator (installed, with its
+# man page), and bench/compare, the side-by-side run against RabbitMQ (a
+# script run by hand, never by make check; see bench/README).
+bin_PROGRAMS += bench/warren-perf
+bench_warren_perf_SOURCES = bench/warren-perf.c bench/perf.h \
+	bench/perf_conn.c bench/perf_hist.c bench/perf_modes.c \
+	bench/perf_run.c bench/perf_topo.c bench/perf_topo.h
+bench_warren_perf_LDADD = $(WARREN_LIBS)
+dist_man_MANS += man/warren-perf.1
+EXTRA_DIST += bench/compare bench/README bench/RESULTS.md

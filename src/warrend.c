@@ -38,6 +38,12 @@ static void usage(FILE *f)
 	        "                            warrend.pid in the data directory)\n"
 	        "      --admin-socket PATH   socket for warrenctl (default warrend.sock in\n"
 	        "                            the data directory)\n"
+	        "      --tls-listen HOST:PORT\n"
+	        "                            AMQP-over-TLS listener (repeatable; none by\n"
+	        "                            default; port 5671 by convention)\n"
+	        "      --tls-cert FILE       server certificate chain (PEM)\n"
+	        "      --tls-key FILE        server private key (PEM; default: in --tls-cert)\n"
+	        "      --tls-ca FILE         CA certificates for client certificates (PEM)\n"
 	        "  -V, --version             print the version and exit\n"
 	        "  -h, --help                print this help and exit\n");
 }
@@ -154,9 +160,15 @@ int main(int argc, char **argv)
 	const char *flag_listen[BROKER_MAX_LISTENERS];
 	int flag_nlisten = 0;
 	const char *flag_data_dir = NULL, *flag_pid_file = NULL, *flag_admin_socket = NULL;
+	const char *flag_tls_listen[BROKER_MAX_LISTENERS];
+	int flag_tls_nlisten = 0;
+	const char *flag_tls_cert = NULL, *flag_tls_key = NULL, *flag_tls_ca = NULL;
 	int flag_log_level = -1;
 	bool check_config = false, foreground = false;
-	enum { OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG, OPT_PID_FILE, OPT_ADMIN_SOCKET };
+	enum {
+		OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG, OPT_PID_FILE, OPT_ADMIN_SOCKET,
+		OPT_TLS_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
+	};
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -166,6 +178,10 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
+		{ "tls-listen", required_argument, NULL, OPT_TLS_LISTEN },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -200,6 +216,23 @@ int main(int argc, char **argv)
 		case OPT_ADMIN_SOCKET:
 			flag_admin_socket = optarg;
 			break;
+		case OPT_TLS_LISTEN:
+			if (flag_tls_nlisten == BROKER_MAX_LISTENERS) {
+				fprintf(stderr, "warrend: --tls-listen: at most %d listeners\n",
+				        BROKER_MAX_LISTENERS);
+				return 2;
+			}
+			flag_tls_listen[flag_tls_nlisten++] = optarg;
+			break;
+		case OPT_TLS_CERT:
+			flag_tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			flag_tls_key = optarg;
+			break;
+		case OPT_TLS_CA:
+			flag_tls_ca = optarg;
+			break;
 		case OPT_LOG_LEVEL:
 			flag_log_level = log_level_parse(optarg);
 			if (flag_log_level < 0) {
@@ -230,12 +263,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warrend: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	for (int i = 0; i < flag_nlisten; i++) {
+	for (int i = 0; i < flag_nlisten + flag_tls_nlisten; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		char err[200];
-		if (listener_parse_addr(flag_listen[i], &ss, &sl, err, sizeof(err)) != 0) {
-			fprintf(stderr, "warrend: --listen %s\n", err);
+		bool tls = i >= flag_nlisten;
+		const char *spec = tls ? flag_tls_listen[i - flag_nlisten] : flag_listen[i];
+		if (listener_parse_addr(spec, &ss, &sl, err, sizeof(err)) != 0) {
+			fprintf(stderr, "warrend: --%slisten %s\n", tls ? "tls-" : "", err);
 			return 2;
 		}
 	}
@@ -257,6 +292,17 @@ int main(int argc, char **argv)
 			cfg.listen[i] = flag_listen[i];
 		cfg.nlisten = flag_nlisten;
 	}
+	if (flag_tls_nlisten > 0) {
+		for (int i = 0; i < flag_tls_nlisten; i++)
+			cfg.tls_listen[i] = flag_tls_listen[i];
+		cfg.tls_nlisten = flag_tls_nlisten;
+	}
+	if (flag_tls_cert)
+		cfg.tls_cert = flag_tls_cert;
+	if (flag_tls_key)
+		cfg.tls_key = flag_tls_key;
+	if (flag_tls_ca)
+		cfg.tls_ca = flag_tls_ca;
 	if (flag_data_dir)
 		cfg.data_dir = flag_data_dir;
 	if (flag_pid_file)

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "util/config.h"
 #include "util/xalloc.h"
 
@@ -45,6 +46,12 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->conn_output_limit = 1024 * 1024;
 	cfg->vm_memory_high_watermark = 0.4;
 	cfg->disk_free_limit = 50u * 1000 * 1000;
+	cfg->tls_cert = "none";
+	cfg->tls_key = "none";
+	cfg->tls_ca = "none";
+	cfg->tls_ciphers = "default";
+	cfg->tls_ciphersuites = "default";
+	cfg->tls_min_version = "TLSv1.2";
 }
 
 static void broker_build_server_props(struct broker *b)
@@ -243,15 +250,28 @@ static void broker_run_pending(struct broker *b)
 	b->running.n = 0;
 }
 
+static void broker_pending_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)revents;
+	/* its only job was to make this loop pass not block */
+	ev_idle_stop(loop, w);
+}
+
 static void broker_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct broker *b = (struct broker *)((char *)w - offsetof(struct broker, before_sleep));
-	(void)loop;
 	(void)revents;
+	/* TLS input first: it can publish, so it precedes dispatch and flush */
+	conn_drain_pending(b);
 	broker_run_pending(b);
 	broker_delete_doomed(b);
 	conn_flush_dirty(b);
 	conn_reap(b);
+	/* Connections still holding decrypted input, or queues scheduled during
+	 * the flush (a consumer's output drained): poll without sleeping and come
+	 * back here, since no socket event would wake us for them. */
+	if ((b->conns_pending || b->pending.n > 0) && !ev_is_active(&b->pending_idle))
+		ev_idle_start(loop, &b->pending_idle);
 	if (b->stopping && (b->nconns == 0 || ev_now(b->loop) >= b->stop_deadline))
 		ev_break(b->loop, EVBREAK_ALL);
 }
@@ -302,13 +322,22 @@ static void broker_tick(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
- * SIGHUP: reopen the log file (logrotate) and re-read what can change at
- * run time (the log level) from the configuration file.
+ * SIGHUP: reopen the log file (logrotate), re-read the TLS certificate, key
+ * and CA files into a fresh context for new connections (renewed
+ * certificates without a restart), and re-read what can change at run time
+ * (the log level) from the configuration file.
  */
 static void broker_reload(struct broker *b)
 {
 	if (log_reopen(&b->log) != 0)
 		log_error(&b->log, "SIGHUP: cannot reopen the log file: %s", strerror(errno));
+	if (b->tls) {
+		char terr[512];
+		if (tls_reload(b->tls, terr, sizeof(terr)) != 0)
+			log_error(&b->log, "SIGHUP: %s (keeping the current TLS certificate)", terr);
+		else
+			log_info(&b->log, "SIGHUP: TLS certificate, key and CA reloaded");
+	}
 	if (!b->cfg.config_file) {
 		log_info(&b->log, "SIGHUP: log reopened");
 		return;
@@ -428,16 +457,47 @@ int broker_init(struct broker *b, const struct broker_config *cfg)
 	ev_signal_start(b->loop, &b->sig_hup);
 	ev_prepare_init(&b->before_sleep, broker_before_sleep);
 	ev_prepare_start(b->loop, &b->before_sleep);
+	ev_idle_init(&b->pending_idle, broker_pending_idle);
 	ev_timer_init(&b->tick, broker_tick, 1.0, 1.0);
 	ev_timer_start(b->loop, &b->tick);
 	/* the tick must not keep a stopping loop alive on its own */
 	return 0;
 }
 
+/* A configured string, or NULL for its "not set" sentinel. */
+static const char *broker_opt(const char *s, const char *unset)
+{
+	return s && strcmp(s, unset) != 0 ? s : NULL;
+}
+
 int broker_listen(struct broker *b)
 {
 	for (int i = 0; i < b->cfg.nlisten; i++) {
-		struct listener *l = listener_open(b, b->cfg.listen[i]);
+		struct listener *l = listener_open(b, b->cfg.listen[i], false);
+		if (!l)
+			return -1;
+		b->listeners[b->nlisteners++] = l;
+	}
+	if (b->cfg.tls_nlisten == 0)
+		return 0;
+	const struct broker_config *cfg = &b->cfg;
+	struct tls_settings ts = {
+		.cert = broker_opt(cfg->tls_cert, "none"),
+		.key = broker_opt(cfg->tls_key, "none"),
+		.ca = broker_opt(cfg->tls_ca, "none"),
+		.ciphers = broker_opt(cfg->tls_ciphers, "default"),
+		.ciphersuites = broker_opt(cfg->tls_ciphersuites, "default"),
+		.min_version = cfg->tls_min_version,
+		.verify_peer = cfg->tls_verify_peer,
+		.fail_if_no_peer_cert = cfg->tls_fail_if_no_peer_cert,
+	};
+	char err[512];
+	if (!b->tls && !(b->tls = tls_new(&ts, err, sizeof(err)))) {
+		log_error(&b->log, "%s", err);
+		return -1;
+	}
+	for (int i = 0; i < cfg->tls_nlisten; i++) {
+		struct listener *l = listener_open(b, cfg->tls_listen[i], true);
 		if (!l)
 			return -1;
 		b->listeners[b->nlisteners++] = l;
@@ -479,6 +539,9 @@ void broker_free(struct broker *b)
 	broker_delete_doomed(b);
 	for (int i = 0; i < b->nlisteners; i++)
 		listener_close(b->listeners[i]);
+	ev_idle_stop(b->loop, &b->pending_idle);
+	tls_free(b->tls);
+	b->tls = NULL;
 	for (size_t i = 0; i < b->nvhosts; i++)
 		vhost_free(b->vhosts[i]);
 	free(b->vhosts);

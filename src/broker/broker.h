@@ -20,6 +20,7 @@ struct queue;
 struct conn;
 struct listener;
 struct queue_hooks;
+struct tls;
 
 #define BROKER_MAX_LISTENERS 16
 
@@ -40,6 +41,19 @@ struct broker_config {
 	size_t conn_output_limit;    /* stop delivering/reading past this many queued bytes */
 	double vm_memory_high_watermark; /* fraction of RAM */
 	uint64_t disk_free_limit;    /* bytes */
+	/* TLS listeners (amqps); none unless configured.  Strings that are
+	 * optional hold a sentinel ("none", "default") rather than NULL so the
+	 * configuration dump reads back. */
+	const char *tls_listen[BROKER_MAX_LISTENERS];
+	int tls_nlisten;
+	const char *tls_cert;        /* PEM file, or "none" */
+	const char *tls_key;         /* PEM file, or "none": the key is in tls_cert */
+	const char *tls_ca;          /* PEM CA bundle for client certificates, or "none" */
+	const char *tls_ciphers;     /* TLS 1.2 cipher list, or "default" */
+	const char *tls_ciphersuites; /* TLS 1.3 suites, or "default" */
+	const char *tls_min_version; /* "TLSv1.2" or "TLSv1.3" */
+	bool tls_verify_peer;        /* ask for and verify client certificates */
+	bool tls_fail_if_no_peer_cert; /* refuse TLS clients without a certificate */
 };
 
 void broker_config_defaults(struct broker_config *cfg);
@@ -65,11 +79,14 @@ struct broker {
 	struct vhost **vhosts;
 	size_t nvhosts;
 	struct outq_pool outq_pool;
-	struct listener *listeners[BROKER_MAX_LISTENERS];
+	struct listener *listeners[2 * BROKER_MAX_LISTENERS]; /* plain and TLS */
 	int nlisteners;
+	struct tls *tls;          /* server TLS context, NULL without TLS listeners */
 	struct conn *conns; /* doubly linked list of live connections */
 	struct conn *conns_dirty; /* connections with output to flush */
 	struct conn *conns_dead;  /* destroyed, freed before sleeping */
+	struct conn *conns_pending; /* TLS input buffered where the loop cannot see it */
+	ev_idle pending_idle;     /* keeps the loop from blocking while that list is non-empty */
 	uint8_t *server_props;    /* encoded connection.start server-properties */
 	size_t server_props_len;
 	uint32_t nconns;

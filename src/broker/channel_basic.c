@@ -234,15 +234,10 @@ static void on_consume(struct channel *ch, struct codec_basic_consume *m)
 			return channel_fail(ch, CODEC_BASIC_CONSUME);
 		}
 	}
-	int64_t prio = 0;
-	struct fvalue v;
-	if (ftable_get(m->arguments, "x-priority", &v) == 1) {
-		if (!fvalue_as_int(&v, &prio) || prio < INT32_MIN || prio > INT32_MAX) {
-			reply_set(&ch->err, CODEC_PRECONDITION_FAILED,
-			          "invalid arg 'x-priority' for consumer '%s'", tag);
-			return channel_fail(ch, CODEC_BASIC_CONSUME);
-		}
-	}
+	int32_t prio = 0;
+	if (queue_consume_args_parse(m->arguments, q->name, vhost_name(ch->own.vhost), &prio,
+	                             &ch->err) != 0)
+		return channel_fail(ch, CODEC_BASIC_CONSUME);
 	struct chan_consumer *cc = xcalloc(1, sizeof(*cc));
 	cc->ch = ch;
 	memcpy(cc->tag, tag, strlen(tag) + 1);
@@ -250,7 +245,7 @@ static void on_consume(struct channel *ch, struct codec_basic_consume *m)
 	cc->c.ops = &chan_consumer_ops;
 	cc->c.queue = q;
 	cc->c.tag = bytes_of(cc->tag);
-	cc->c.priority = (int32_t)prio;
+	cc->c.priority = prio;
 	cc->c.exclusive = m->exclusive;
 	cc->c.no_ack = m->no_ack;
 	cc->c.owner = ch;
@@ -320,7 +315,8 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum set
                        uint32_t method_id)
 {
 	if (multiple) {
-		if (tag != 0 && !ua_find(ch, tag) && (tag < ch->unacked_base || tag > ch->next_tag))
+		/* RabbitMQ: the tag itself must be outstanding (0 means all) */
+		if (tag != 0 && !ua_find(ch, tag))
 			goto unknown;
 		uint64_t last = tag == 0 ? ch->next_tag : tag;
 		for (size_t i = 0; i < ch->ua_n; i++) {
@@ -331,13 +327,18 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum set
 				ua_settle(ch, u, k);
 		}
 		ua_trim(ch);
-		return 0;
+		goto settled;
 	}
 	struct unacked *u = ua_find(ch, tag);
 	if (!u)
 		goto unknown;
 	ua_settle(ch, u, k);
 	ua_trim(ch);
+settled:
+	/* a channel-wide prefetch freed room for every consumer, not just the
+	 * ones whose queues got the acks */
+	if (ch->prefetch_global)
+		channel_resume(ch);
 	return 0;
 unknown:
 	reply_set(&ch->err, CODEC_PRECONDITION_FAILED, "unknown delivery tag %llu",
@@ -480,11 +481,60 @@ static void publish_route(struct channel *ch, struct message *m, bool mandatory,
 	message_unref(m);
 }
 
+/* RabbitMQ's names for field types, as its error texts show them. */
+static const char *field_type_name(char t)
+{
+	switch (t) {
+	case 'S': return "longstr";
+	case 'I': return "signedint";
+	case 'i': return "unsignedint";
+	case 'l': return "long";
+	case 'F': return "table";
+	case 't': return "bool";
+	case 'b': return "byte";
+	case 'B': return "unsignedbyte";
+	case 's': return "short";
+	case 'u': return "unsignedshort";
+	case 'f': return "float";
+	case 'd': return "double";
+	case 'D': return "decimal";
+	case 'T': return "timestamp";
+	case 'x': return "binary";
+	case 'V': return "void";
+	default: return "unknown";
+	}
+}
+
+/* CC and BCC must be arrays: RabbitMQ refuses the message otherwise. */
+static int check_cc_headers(struct channel *ch, const struct message *m)
+{
+	struct codec_basic_props p;
+	struct rd r = rd_init(m->props.ptr, m->props.len);
+	if (codec_decode_basic_props(&r, &p) != CODEC_OK || !(p.flags & CODEC_BASIC_HEADERS_FLAG))
+		return 0;
+	static const char *const keys[] = { "CC", "BCC" };
+	for (size_t i = 0; i < 2; i++) {
+		struct fvalue v;
+		if (ftable_get(p.headers, keys[i], &v) == 1 && v.type != 'A') {
+			reply_set(&ch->err, CODEC_PRECONDITION_FAILED,
+			          "invalid message: {unacceptable_type_in_header,\"%s\",%s}", keys[i],
+			          field_type_name(v.type));
+			channel_fail(ch, CODEC_BASIC_PUBLISH);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void publish_complete(struct channel *ch)
 {
 	struct message *m = ch->pub_msg;
 	ch->pub_msg = NULL;
 	ch->in_publish = false;
+	if (check_cc_headers(ch, m) != 0) {
+		message_unref(m);
+		return;
+	}
 	m->id = ++ch->own.b->next_message_id;
 	uint64_t seq = ch->confirm ? ++ch->publish_seq : 0;
 	ch->own.ops->published(ch->own.conn);
@@ -529,6 +579,21 @@ static void on_publish(struct channel *ch, struct codec_basic_publish *m)
 	ch->pub_rk_len = (uint8_t)m->routing_key.len;
 }
 
+/* An invalid expiration property is a channel error (406), not a syntax error. */
+static int props_check_expiration(struct channel *ch, struct bytes props)
+{
+	struct codec_basic_props p;
+	struct rd r = rd_init(props.ptr, props.len);
+	if (codec_decode_basic_props(&r, &p) != CODEC_OK || !(p.flags & CODEC_BASIC_EXPIRATION_FLAG))
+		return 0; /* malformed properties are message_new's to report */
+	int64_t ttl;
+	if (queue_expiration_parse(p.expiration, &ttl, &ch->err) == 0)
+		return 0;
+	ch->in_publish = false;
+	channel_fail(ch, CODEC_BASIC_PUBLISH);
+	return -1;
+}
+
 int channel_basic_content(struct channel *ch, const struct frame *f)
 {
 	if (!ch->in_publish) {
@@ -569,8 +634,12 @@ int channel_basic_content(struct channel *ch, const struct frame *f)
 			ch->in_publish = false;
 			return 0;
 		}
-		ch->pub_msg = message_new(xn, rk, rc ? (struct bytes){ np, nplen } : h.props,
-		                          h.body_size);
+		struct bytes props = rc ? (struct bytes){ np, nplen } : h.props;
+		if (props_check_expiration(ch, props) != 0) {
+			free(np);
+			return 0;
+		}
+		ch->pub_msg = message_new(xn, rk, props, h.body_size);
 		free(np);
 		if (!ch->pub_msg) {
 			ch->own.ops->hard_error(ch->own.conn, CODEC_SYNTAX_ERROR,
@@ -632,14 +701,19 @@ int channel_basic_method(struct channel *ch, uint32_t id, union codec_method_arg
 	switch (id) {
 	case CODEC_BASIC_QOS:
 		if (a->basic_qos.prefetch_size != 0) {
-			ch->own.ops->hard_error(ch->own.conn, CODEC_NOT_IMPLEMENTED,
-			                        "NOT_IMPLEMENTED - prefetch_size!=0", id);
+			char text[80];
+			snprintf(text, sizeof(text), "NOT_IMPLEMENTED - prefetch_size!=0 (%u)",
+			         a->basic_qos.prefetch_size);
+			ch->own.ops->hard_error(ch->own.conn, CODEC_NOT_IMPLEMENTED, text, id);
 			return 0;
 		}
-		if (a->basic_qos.global)
+		if (a->basic_qos.global) {
 			ch->prefetch_global = a->basic_qos.prefetch_count;
-		else
+		} else {
+			/* RabbitMQ: a per-consumer qos also lifts the channel-wide limit */
 			ch->prefetch_next = a->basic_qos.prefetch_count;
+			ch->prefetch_global = 0;
+		}
 		{
 			struct codec_basic_qos_ok ok = { 0 };
 			channel_send(ch, CODEC_BASIC_QOS_OK, &ok);

@@ -10,6 +10,13 @@
  * Output: frames are queued on c->out and written by conn_flush_dirty()
  * from the before-sleep hook, so many deliveries become one writev.
  * EV_WRITE is armed only after a short write.
+ *
+ * Bytes move through c->tp (net/transport.h): plain TCP here, or TLS
+ * (net/tls.c).  A TLS connection can hold decrypted input the socket no
+ * longer shows; such connections wait on b->conns_pending, which the
+ * before-sleep hook drains (conn_drain_pending).  The TLS handshake runs
+ * inside the first reads, in CONN_ST_HEADER, so the handshake timeout
+ * covers it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +37,7 @@
 #include "codec/table.h"
 #include "net/conn.h"
 #include "net/conn_int.h"
+#include "net/tls.h"
 #include "util/xalloc.h"
 
 #define CONN_PRE_TUNE_FRAME_MAX 8192
@@ -41,6 +49,45 @@ static const uint8_t protocol_header[8] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_update_io(struct conn *c);
+
+/* ---- plain TCP transport --------------------------------------------- */
+
+static ssize_t tcp_read(struct transport *t, void *buf, size_t n)
+{
+	return read(t->fd, buf, n);
+}
+
+static ssize_t tcp_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	return sendmsg(t->fd, &mh, MSG_NOSIGNAL);
+}
+
+static void tcp_close(struct transport *t)
+{
+	(void)t;
+}
+
+static const struct transport_ops tcp_ops = {
+	.name = "tcp",
+	.read = tcp_read,
+	.writev = tcp_writev,
+	.close = tcp_close,
+};
+
+void transport_tcp_init(struct transport *t, int fd)
+{
+	t->ops = &tcp_ops;
+	t->fd = fd;
+	t->ctx = NULL;
+}
+
+/* Why the last read or write failed, for the log. */
+static const char *conn_io_error(const struct conn *c)
+{
+	const char *why = c->tp.ops->error ? c->tp.ops->error(&c->tp) : NULL;
+	return why ? why : strerror(errno);
+}
 
 /* ---- output ---------------------------------------------------------- */
 
@@ -120,9 +167,9 @@ static void conn_flush(struct conn *c)
 	if (c->st == CONN_ST_DEAD)
 		return;
 	if (c->out.bytes > 0) {
-		ssize_t w = outq_flush(&c->out, &c->b->outq_pool, c->io.fd);
+		ssize_t w = outq_flush(&c->out, &c->b->outq_pool, &c->tp);
 		if (w < 0) {
-			conn_destroy(c, strerror(errno));
+			conn_destroy(c, conn_io_error(c));
 			return;
 		}
 		if (w > 0)
@@ -153,6 +200,32 @@ static bool conn_output_full(const struct conn *c)
 	return c->out.bytes >= c->b->cfg.conn_output_limit;
 }
 
+/* Input the socket will not announce: read it before the loop sleeps. */
+static void conn_pending_add(struct conn *c)
+{
+	if (c->pending)
+		return;
+	c->pending = true;
+	c->pending_next = c->b->conns_pending;
+	c->b->conns_pending = c;
+}
+
+static void conn_pending_remove(struct conn *c)
+{
+	if (!c->pending)
+		return;
+	for (struct conn **pp = &c->b->conns_pending; *pp; pp = &(*pp)->pending_next) {
+		if (*pp == c) {
+			*pp = c->pending_next;
+			break;
+		}
+	}
+	/* not found: it is on the list conn_drain_pending is walking, which
+	 * skips dead connections */
+	c->pending = false;
+	c->pending_next = NULL;
+}
+
 static void conn_update_io(struct conn *c)
 {
 	if (c->st == CONN_ST_DEAD)
@@ -161,15 +234,28 @@ static void conn_update_io(struct conn *c)
 	bool want_read = c->st != CONN_ST_FLUSHING && !conn_output_full(c) && !blocked;
 	bool want_write = c->out.bytes > 0;
 	int ev = (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0);
-	if ((c->io.events & (EV_READ | EV_WRITE)) == ev && ev_is_active(&c->io))
-		return;
-	ev_io_stop(c->b->loop, &c->io);
-	ev_io_set(&c->io, c->io.fd, ev);
-	if (ev)
-		ev_io_start(c->b->loop, &c->io);
+	/* what TLS itself waits for (a read that must write first, ...) */
+	int tw = transport_want(&c->tp);
+	if (tw & TRANSPORT_WANT_READ)
+		ev |= EV_READ;
+	if (tw & TRANSPORT_WANT_WRITE)
+		ev |= EV_WRITE;
+	if (want_read && transport_pending(&c->tp))
+		conn_pending_add(c);
 	bool was_paused = c->read_paused;
 	c->read_paused = !want_read;
-	if (was_paused && want_read) {
+	if ((c->io.events & (EV_READ | EV_WRITE)) != ev || !ev_is_active(&c->io)) {
+		ev_io_stop(c->b->loop, &c->io);
+		ev_io_set(&c->io, c->io.fd, ev);
+		if (ev)
+			ev_io_start(c->b->loop, &c->io);
+	}
+	/* A delivery refused for a full output queue must be retried once the
+	 * queue drains, even if reads never paused (one flush can take the
+	 * queue from over the limit to under it before reads are looked at). */
+	bool refused = c->deliver_refused && !conn_output_full(c);
+	if ((was_paused && want_read) || refused) {
+		c->deliver_refused = false;
 		/* output drained: consumers of this connection may take more */
 		for (uint16_t i = 0; i < c->nchans; i++)
 			channel_resume(c->chans[i].ch);
@@ -228,7 +314,13 @@ static void sink_hard_error(void *conn, uint16_t code, const char *text, uint32_
 static bool sink_can_deliver(void *conn)
 {
 	struct conn *c = conn;
-	return c->st == CONN_ST_OPEN && !conn_output_full(c);
+	if (c->st != CONN_ST_OPEN)
+		return false;
+	if (conn_output_full(c)) {
+		c->deliver_refused = true; /* conn_update_io resumes the consumers */
+		return false;
+	}
+	return true;
 }
 
 static void sink_published(void *conn)
@@ -336,6 +428,8 @@ void conn_destroy(struct conn *c, const char *why)
 		vhost_delete_owned(c->vhost, c);
 	ev_io_stop(b->loop, &c->io);
 	ev_timer_stop(b->loop, &c->timer);
+	conn_pending_remove(c);
+	c->tp.ops->close(&c->tp);
 	close(c->io.fd);
 	outq_clear(&c->out, &b->outq_pool);
 	free(c->rbuf);
@@ -548,11 +642,11 @@ static void conn_read(struct conn *c)
 {
 	struct broker *b = c->b;
 	if (c->rlen == 0) {
-		ssize_t n = read(c->io.fd, b->scratch, b->scratch_cap);
+		ssize_t n = c->tp.ops->read(&c->tp, b->scratch, b->scratch_cap);
 		if (n <= 0) {
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return;
-			conn_destroy(c, n == 0 ? "client closed the socket" : strerror(errno));
+			conn_destroy(c, n == 0 ? "client closed the socket" : conn_io_error(c));
 			return;
 		}
 		size_t used = conn_process(c, b->scratch, (size_t)n);
@@ -572,11 +666,11 @@ static void conn_read(struct conn *c)
 		c->rbuf = xrealloc(c->rbuf, want);
 		c->rcap = want;
 	}
-	ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	ssize_t n = c->tp.ops->read(&c->tp, c->rbuf + c->rlen, c->rcap - c->rlen);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		conn_destroy(c, n == 0 ? "client closed the socket" : strerror(errno));
+		conn_destroy(c, n == 0 ? "client closed the socket" : conn_io_error(c));
 		return;
 	}
 	c->rlen += (size_t)n;
@@ -597,15 +691,41 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = (struct conn *)w;
 	(void)loop;
-	if (revents & EV_WRITE) {
+	/* TLS may cross the directions: a read that waits for writability, a
+	 * write that waits for readability */
+	int tw = transport_want(&c->tp);
+	if ((revents & EV_WRITE) || ((revents & EV_READ) && (tw & TRANSPORT_WANT_READ))) {
 		conn_flush(c);
 		if (c->st == CONN_ST_DEAD)
 			return;
 	}
-	if ((revents & EV_READ) && !c->read_paused)
+	bool readable = (revents & EV_READ) || ((revents & EV_WRITE) && (tw & TRANSPORT_WANT_WRITE));
+	if (readable && !c->read_paused)
 		conn_read(c);
 	if (c->st != CONN_ST_DEAD)
 		conn_update_io(c);
+}
+
+void conn_drain_pending(struct broker *b)
+{
+	/* Take the list as it is now: connections that still have input after
+	 * one read go back on b->conns_pending for the next pass, so one fast
+	 * sender cannot hold the loop here. */
+	struct conn *c = b->conns_pending;
+	b->conns_pending = NULL;
+	while (c) {
+		struct conn *next = c->pending_next;
+		c->pending = false;
+		c->pending_next = NULL;
+		/* dead ones are freed only by conn_reap, after this returns */
+		if (c->st != CONN_ST_DEAD) {
+			if (!c->read_paused)
+				conn_read(c);
+			if (c->st != CONN_ST_DEAD)
+				conn_update_io(c);
+		}
+		c = next;
+	}
 }
 
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -639,17 +759,28 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-void conn_accept(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen)
+static struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa, bool tls)
 {
-	(void)salen;
 	if (b->stopping || (b->cfg.max_connections && b->nconns >= b->cfg.max_connections)) {
 		if (!b->stopping)
 			log_warning(&b->log, "connection refused: max_connections (%u) reached",
 			            b->cfg.max_connections);
 		close(fd);
-		return;
+		return NULL;
+	}
+	struct transport tp;
+	if (tls) {
+		char err[256];
+		if (!b->tls || tls_transport_init(b->tls, &tp, fd, err, sizeof(err)) != 0) {
+			log_error(&b->log, "%s", b->tls ? err : "TLS connection without a TLS context");
+			close(fd);
+			return NULL;
+		}
+	} else {
+		transport_tcp_init(&tp, fd);
 	}
 	struct conn *c = xcalloc(1, sizeof(*c));
+	c->tp = tp;
 	c->b = b;
 	c->id = ++b->next_conn_id;
 	c->st = CONN_ST_HEADER;
@@ -679,5 +810,18 @@ void conn_accept(struct broker *b, int fd, const struct sockaddr *sa, socklen_t 
 		b->conns->prev = c;
 	b->conns = c;
 	b->nconns++;
-	log_debug(&b->log, "accepted connection %s", c->peer);
+	log_debug(&b->log, "accepted %sconnection %s", tls ? "TLS " : "", c->peer);
+	return c;
+}
+
+void conn_accept(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	(void)salen;
+	conn_new(b, fd, sa, false);
+}
+
+void conn_accept_tls(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	(void)salen;
+	conn_new(b, fd, sa, true);
 }

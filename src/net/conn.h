@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "net/outq.h"
+#include "net/transport.h"
 
 struct broker;
 struct vhost;
@@ -50,13 +51,17 @@ struct conn {
 	ev_io io; /* first: callbacks cast back */
 	ev_timer timer;
 	struct broker *b;
+	struct transport tp;        /* plain TCP or TLS */
 	struct conn *prev, *next;   /* broker's list of connections */
 	struct conn *dirty_next;    /* broker's list of connections with output */
+	struct conn *pending_next;  /* broker's list of connections with buffered input */
+	bool pending;               /* on that list */
 	uint64_t id;
 	enum conn_state st;
 	bool dirty;
 	bool write_armed;
 	bool read_paused;           /* output over limit, or blocked by an alarm */
+	bool deliver_refused;       /* a consumer was refused for a full output queue */
 	bool blocked_sent;          /* connection.blocked was sent */
 	bool published;             /* has published at least once */
 	bool loopback;
@@ -81,6 +86,9 @@ void conn_send_method(struct conn *c, uint16_t ch, uint32_t id, const void *args
 void conn_send_content(struct conn *c, uint16_t ch, uint32_t id, const void *args,
                        const struct message *m);
 void conn_accept(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen);
+/* The same over TLS with the broker's context (b->tls); the handshake runs
+ * within the handshake timeout. */
+void conn_accept_tls(struct broker *b, int fd, const struct sockaddr *sa, socklen_t salen);
 /* Close with connection.close (code, text) and wait for close-ok. */
 void conn_close(struct conn *c, uint16_t code, const char *text, uint32_t method_id);
 /* Tear down now (socket error, timeout). */
@@ -89,6 +97,9 @@ void conn_destroy(struct conn *c, const char *why);
 void conn_reap(struct broker *b);
 /* Write out pending output of connections that queued some. */
 void conn_flush_dirty(struct broker *b);
+/* Read input that TLS already holds but the socket no longer announces
+ * (before-sleep hook, before dispatch and flushing). */
+void conn_drain_pending(struct broker *b);
 /* A resource alarm changed: block or unblock publishers. */
 void conn_alarm_changed(struct conn *c, bool alarm);
 

@@ -1,4 +1,5 @@
-/* SASL PLAIN / AMQPLAIN parsing and the built-in guest account. */
+/* SASL PLAIN / AMQPLAIN parsing, EXTERNAL (TLS client certificates) and the
+ * built-in guest account. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,29 @@ int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes respo
 	*user = cstr(u);
 	if (!bytes_eq_str(u, "guest") || !bytes_eq_str(p, "guest")) {
 		snprintf(why, whycap, "user '%.64s': invalid credentials", *user);
+		return CONN_AUTH_REFUSED;
+	}
+	if (!loopback) {
+		snprintf(why, whycap, "user 'guest' can only connect via localhost");
+		return CONN_AUTH_REFUSED;
+	}
+	return CONN_AUTH_OK;
+}
+
+int conn_auth_external(struct broker *b, const char *cert_cn, bool loopback, char **user,
+                       char *why, size_t whycap)
+{
+	(void)b;
+	if (!cert_cn) {
+		snprintf(why, whycap, "EXTERNAL: connection peer presented no verified TLS (x.509) "
+		                      "certificate");
+		return CONN_AUTH_REFUSED;
+	}
+	*user = cstr(bytes_of(cert_cn));
+	/* the certificate proves the identity; the name must still be a user */
+	if (strcmp(cert_cn, "guest") != 0) {
+		snprintf(why, whycap, "EXTERNAL: user '%.64s' (from the certificate CN): "
+		                      "no such user", cert_cn);
 		return CONN_AUTH_REFUSED;
 	}
 	if (!loopback) {

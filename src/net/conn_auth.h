@@ -1,5 +1,6 @@
 /*
- * SASL for connection.start-ok: PLAIN and AMQPLAIN.  Until real users exist
+ * SASL for connection.start-ok: PLAIN and AMQPLAIN, and EXTERNAL on TLS
+ * connections whose client certificate verified.  Until real users exist
  * the only account is guest/guest, allowed from loopback addresses only
  * (RabbitMQ's default).
  */
@@ -22,5 +23,13 @@ enum {
 /* On success *user is a heap copy of the authenticated user name. */
 int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes response,
                     bool loopback, char **user, char *why, size_t whycap);
+/*
+ * EXTERNAL: the user is the one the verified client certificate's subject
+ * CN names (cert_cn; NULL when the connection has no verified certificate).
+ * The client's response (an authorisation identity) is not used, as in
+ * RabbitMQ.  Same results as conn_auth_check.
+ */
+int conn_auth_external(struct broker *b, const char *cert_cn, bool loopback, char **user,
+                       char *why, size_t whycap);
 
 #endif

@@ -14,17 +14,27 @@
 #include "net/conn.h"
 #include "net/conn_auth.h"
 #include "net/conn_int.h"
+#include "net/tls.h"
 #include "util/xalloc.h"
 
 /* ---- handshake ------------------------------------------------------- */
 
 void conn_send_start(struct conn *c)
 {
+	if (tls_transport_is(&c->tp) && c->b->log.level >= LOG_DEBUG) {
+		char desc[96];
+		tls_describe(&c->tp, desc, sizeof(desc));
+		const char *cn = tls_peer_cn(&c->tp);
+		log_debug(&c->b->log, "connection %s: %s%s%s", c->peer, desc,
+		          cn ? ", client certificate CN=" : "", cn ? cn : "");
+	}
 	struct codec_connection_start m = {
 		.version_major = 0,
 		.version_minor = 9,
 		.server_properties = { c->b->server_props, c->b->server_props_len },
-		.mechanisms = bytes_of("PLAIN AMQPLAIN"),
+		/* EXTERNAL only where a verified client certificate names the user */
+		.mechanisms = bytes_of(tls_peer_cn(&c->tp) ? "PLAIN AMQPLAIN EXTERNAL"
+		                                           : "PLAIN AMQPLAIN"),
 		.locales = bytes_of("en_US"),
 	};
 	conn_send_method(c, 0, CODEC_CONNECTION_START, &m);
@@ -68,8 +78,13 @@ static void conn_on_start_ok(struct conn *c, const struct codec_connection_start
 	conn_read_client_props(c, m->client_properties);
 	char why[160];
 	char *user = NULL;
-	int rc = conn_auth_check(c->b, m->mechanism, m->response, c->loopback, &user, why,
-	                         sizeof(why));
+	int rc;
+	if (tls_transport_is(&c->tp) && bytes_eq_str(m->mechanism, "EXTERNAL"))
+		rc = conn_auth_external(c->b, tls_peer_cn(&c->tp), c->loopback, &user, why,
+		                        sizeof(why));
+	else
+		rc = conn_auth_check(c->b, m->mechanism, m->response, c->loopback, &user, why,
+		                     sizeof(why));
 	if (rc != 0) {
 		log_warning(&c->b->log, "connection %s: authentication failed: %s", c->peer, why);
 		free(user);

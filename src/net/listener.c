@@ -112,11 +112,14 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		conn_accept(l->b, fd, (struct sockaddr *)&ss, sl);
+		if (l->tls)
+			conn_accept_tls(l->b, fd, (struct sockaddr *)&ss, sl);
+		else
+			conn_accept(l->b, fd, (struct sockaddr *)&ss, sl);
 	}
 }
 
-struct listener *listener_open(struct broker *b, const char *spec)
+struct listener *listener_open(struct broker *b, const char *spec, bool tls)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -139,11 +142,12 @@ struct listener *listener_open(struct broker *b, const char *spec)
 	}
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->b = b;
+	l->tls = tls;
 	snprintf(l->addr, sizeof(l->addr), "%s", spec);
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->retry, listener_retry_cb, 1.0, 0.);
 	ev_io_start(b->loop, &l->io);
-	log_info(&b->log, "listening on %s (AMQP 0-9-1)", spec);
+	log_info(&b->log, "listening on %s (AMQP 0-9-1%s)", spec, tls ? " over TLS" : "");
 	return l;
 }
 

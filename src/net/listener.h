@@ -1,6 +1,7 @@
 /*
- * TCP listeners.  Accepts in batches; when the process runs out of file
- * descriptors it stops accepting for a while instead of spinning on EMFILE.
+ * TCP listeners, plain or TLS (the connection then speaks TLS from its first
+ * byte).  Accepts in batches; when the process runs out of file descriptors
+ * it stops accepting for a while instead of spinning on EMFILE.
  */
 #ifndef WARREN_NET_LISTENER_H
 #define WARREN_NET_LISTENER_H
@@ -17,6 +18,7 @@ struct listener {
 	struct broker *b;
 	char addr[80];
 	bool emfile_logged;
+	bool tls;         /* connections get the broker's TLS context */
 };
 
 /*
@@ -25,7 +27,7 @@ struct listener {
  */
 int listener_parse_addr(const char *spec, struct sockaddr_storage *ss,
                         socklen_t *len, char *err, size_t errcap);
-struct listener *listener_open(struct broker *b, const char *spec);
+struct listener *listener_open(struct broker *b, const char *spec, bool tls);
 void listener_close(struct listener *l);
 
 #endif

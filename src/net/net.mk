@@ -1,6 +1,9 @@
-# Network layer: listeners, connections, output queues, SASL.
+# Network layer: listeners, connections, output queues, SASL, transports
+# (plain TCP in conn.c, TLS in tls.c).
 src_libwarren_a_SOURCES += \
 	src/net/listener.c src/net/listener.h \
+	src/net/transport.h \
+	src/net/tls.c src/net/tls.h \
 	src/net/conn.c src/net/conn.h \
 	src/net/conn_auth.c src/net/conn_auth.h \
 	src/net/conn_handshake.c src/net/conn_int.h \
@@ -12,3 +15,14 @@ TESTS += tests/unit/conn_test
 tests_unit_conn_test_SOURCES = tests/unit/conn_test.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_conn_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_conn_test_LDADD = $(UNIT_LIBS)
+
+# TLS transport: handshakes, partial reads/writes, client certificates and
+# EXTERNAL over socketpairs and a broker.
+check_PROGRAMS += tests/unit/tls_test
+TESTS += tests/unit/tls_test
+tests_unit_tls_test_SOURCES = tests/unit/tls_test.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_tls_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_tls_test_LDADD = $(UNIT_LIBS)
+
+# Test and first-run certificates (openssl CLI).
+EXTRA_DIST += scripts/make-certs

@@ -2,16 +2,16 @@
  * Output chain.  Segments are either copy blocks (OUTQ_BLOCK_SIZE bytes of
  * buf[], recycled through the pool) or references into a message body
  * (header-only allocations).  Flushing gathers up to OUTQ_IOV segments per
- * writev call.
+ * writev call of the connection's transport.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "broker/message.h"
 #include "net/outq.h"
+#include "net/transport.h"
 #include "util/xalloc.h"
 
 #define OUTQ_IOV 64
@@ -126,19 +126,20 @@ void outq_put_ref(struct outq *q, struct outq_pool *p, struct message *m,
 	q->bytes += len;
 }
 
-ssize_t outq_flush(struct outq *q, struct outq_pool *p, int fd)
+ssize_t outq_flush(struct outq *q, struct outq_pool *p, struct transport *t)
 {
 	ssize_t total = 0;
 	while (q->head) {
 		struct iovec iov[OUTQ_IOV];
 		int n = 0;
+		size_t want = 0;
 		for (struct outq_seg *s = q->head; s && n < OUTQ_IOV; s = s->next) {
 			iov[n].iov_base = (void *)(s->ptr + s->off);
 			iov[n].iov_len = s->len - s->off;
+			want += iov[n].iov_len;
 			n++;
 		}
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t w = t->ops->writev(t, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -163,10 +164,8 @@ ssize_t outq_flush(struct outq *q, struct outq_pool *p, int fd)
 				q->tail = NULL;
 			seg_release(p, s);
 		}
-		if (q->head && q->head->off > 0)
+		if ((size_t)w < want || w == 0)
 			return total; /* short write: the socket is full */
-		if (w == 0)
-			return total;
 	}
 	return total;
 }

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct message;
+struct transport;
 
 #define OUTQ_BLOCK_SIZE 16384
 /* Bodies at least this large are referenced rather than copied. */
@@ -52,10 +53,10 @@ uint8_t *outq_reserve(struct outq *q, struct outq_pool *p, size_t n);
 void outq_put_ref(struct outq *q, struct outq_pool *p, struct message *m,
                   const uint8_t *ptr, size_t len);
 /*
- * writev as much as the socket takes.  Returns bytes written, 0 if the
- * socket would block, -1 on a socket error (errno set).
+ * Write as much as the transport takes (writev on TCP).  Returns bytes
+ * written, 0 if the socket would block, -1 on an error (errno set).
  */
-ssize_t outq_flush(struct outq *q, struct outq_pool *p, int fd);
+ssize_t outq_flush(struct outq *q, struct outq_pool *p, struct transport *t);
 /* Drop everything (connection gone). */
 void outq_clear(struct outq *q, struct outq_pool *p);
 

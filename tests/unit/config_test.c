@@ -466,7 +466,7 @@ END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 15);
+	ck_assert_uint_eq(config_key_count(), 23);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -510,6 +510,16 @@ START_TEST(test_dump_defaults)
 		"frame_max = 131072\n"
 		"heartbeat = 60s\n"
 		"handshake_timeout = 10s\n"
+		"\n"
+		"[tls]\n"
+		"cert = none\n"
+		"key = none\n"
+		"ca = none\n"
+		"ciphers = default\n"
+		"ciphersuites = default\n"
+		"min_version = TLSv1.2\n"
+		"verify_peer = false\n"
+		"fail_if_no_peer_cert = false\n"
 		"\n"
 		"[limits]\n"
 		"max_message_size = 128MiB\n"

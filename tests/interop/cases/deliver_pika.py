@@ -288,6 +288,66 @@ def ack_multiple_zero():
     c.close()
 
 
+def ack_multiple_settled_tag():
+    # RabbitMQ wants the tag itself outstanding, even with multiple=true
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "ackms")
+    publish_n(ch, q, 3)
+    for _ in range(3):
+        ch.basic_get(q)
+    ch.basic_ack(2)
+    ch.basic_ack(2, multiple=True)
+    expect_channel_closed(lambda: ch.queue_declare(q, passive=True), 406,
+                          "PRECONDITION_FAILED - unknown delivery tag 2")
+    c.close()
+    n = depth(q)
+    assert n == 2, "tags 1 and 3 should be requeued (the refused ack took nothing): depth %d" % n
+
+
+def ack_multiple_noack_tag():
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "ackmn")
+    publish_n(ch, q, 2)
+    ch.basic_get(q)
+    ch.basic_get(q, auto_ack=True)
+    ch.basic_ack(2, multiple=True)  # tag 2 was a no-ack delivery
+    expect_channel_closed(lambda: ch.queue_declare(q, passive=True), 406,
+                          "PRECONDITION_FAILED - unknown delivery tag 2")
+    c.close()
+
+
+def ack_multiple_skips_noack():
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "ackmk")
+    publish_n(ch, q, 3)
+    ch.basic_get(q)
+    ch.basic_get(q, auto_ack=True)
+    ch.basic_get(q)
+    ch.basic_ack(3, multiple=True)  # covers 1 and 3; 2 needed no ack
+    ch.close()
+    assert depth(q) == 0, "ack multiple over a no-ack tag should ack 1 and 3"
+    c.close()
+
+
+def ack_after_cancel():
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "ackcancel")
+    publish_n(ch, q, 2)
+    col = Collector()
+    tag = ch.basic_consume(q, col)
+    pump(c, lambda: len(col.got) == 2)
+    ch.basic_cancel(tag)
+    assert depth(q) == 0, "cancel must leave its deliveries unacked, not requeue them"
+    ch.basic_ack(col.got[1][0], multiple=True)
+    ch.close()
+    assert depth(q) == 0, "acks after cancel-ok should still settle the deliveries"
+    c.close()
+
+
 # ---- basic.get and recover -------------------------------------------------
 
 def get_and_get_empty():
@@ -536,6 +596,28 @@ def bad_priority_argument():
     c.close()
 
 
+def big_priority_accepted():
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "bigprio")
+    ch.basic_consume(q, Collector(), arguments={"x-priority": 2 ** 40})  # a signed 64-bit value
+    ch.basic_consume(q, Collector(), arguments={"x-priority": -5})
+    assert ch.is_open
+    c.close()
+
+
+def qos_prefetch_size():
+    c = connect()
+    ch = c.channel()
+    try:
+        ch.basic_qos(prefetch_size=1000, prefetch_count=1)
+    except pexc.ConnectionClosedByBroker as e:
+        got = (e.reply_code, e.reply_text)
+        assert got == (540, "NOT_IMPLEMENTED - prefetch_size!=0 (1000)"), got
+    else:
+        raise AssertionError("basic.qos with prefetch_size should close the connection")
+
+
 def exclusive_consumer():
     c1, c2 = connect(), connect()
     ch1 = c1.channel()
@@ -551,6 +633,21 @@ def exclusive_consumer():
     ch4 = c2.channel()
     expect_channel_closed(lambda: ch4.basic_consume(q2, Collector(), exclusive=True), 403,
                           "ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % q2)
+    c1.close()
+    c2.close()
+
+
+def get_beside_exclusive_consumer():
+    c1, c2 = connect(), connect()
+    ch1 = c1.channel()
+    q = declare(ch1, "exclget")
+    publish_n(ch1, q, 2)
+    ch1.basic_qos(prefetch_count=1)
+    col = Collector()
+    ch1.basic_consume(q, col, exclusive=True)
+    pump(c1, lambda: col.got)
+    m, _, b = c2.channel().basic_get(q, auto_ack=True)
+    assert b == b"m1", "basic.get beside an exclusive consumer: %r" % b
     c1.close()
     c2.close()
 
@@ -638,11 +735,13 @@ CHECKS = [
     round_robin, fair_dispatch_prefetch_1, prefetch_n,
     requeue_keeps_position, reject_without_requeue_drops, consumer_nack_redelivers,
     unknown_delivery_tag, double_ack, reject_unknown_tag, ack_multiple, ack_multiple_zero,
+    ack_multiple_settled_tag, ack_multiple_noack_tag, ack_multiple_skips_noack, ack_after_cancel,
     get_and_get_empty, recover_requeue, recover_without_requeue,
     requeue_on_channel_close, requeue_on_connection_close, requeue_on_socket_drop,
     qos_per_consumer, qos_global, qos_consumer_then_global, qos_global_then_consumer,
-    qos_applies_to_later_consumers,
-    consumer_priority, bad_priority_argument, exclusive_consumer, reuse_consumer_tag,
+    qos_applies_to_later_consumers, qos_prefetch_size,
+    consumer_priority, bad_priority_argument, big_priority_accepted,
+    exclusive_consumer, get_beside_exclusive_consumer, reuse_consumer_tag,
     server_consumer_tags, cancel_notification, cancel_ok_and_stop,
 ]
 

@@ -2,8 +2,9 @@
 """Delivery semantics through python3-pika, publishing side (plus raw frames
 where pika cannot say what we need): mandatory returns and their order
 against confirms, publisher confirms under load, confirm/tx exclusivity,
-transactions over publishes and acks, immediate, the message size limit,
-sender-selected distribution (CC/BCC) and bodies split over many frames.
+nacks for publishes a full queue refuses, transactions over publishes and
+acks, immediate, the message size limit, sender-selected distribution
+(CC/BCC) and bodies split over many frames.
 
 Expected values are RabbitMQ 3.10's; the helpers come from deliver_pika.py."""
 
@@ -63,6 +64,43 @@ def mandatory_return_order_raw():
                 assert struct.unpack(">Q", m[3][:8])[0] == 1
     assert seen == [(60, 50), ("content", 2), ("content", 3), (60, 80)], \
         "expected return, header, body, then ack; got %r" % seen
+    raw.close()
+
+
+def confirm_nack_on_reject_publish():
+    c = connect()
+    ch = c.channel()
+    q = declare(ch, "full", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"fits")
+    try:
+        ch.basic_publish("", q, b"overflows")
+    except pexc.NackError:
+        pass
+    else:
+        raise AssertionError("a publish refused by a full reject-publish queue was acked")
+    assert depth(q) == 1
+    c.close()
+
+
+def tx_commit_returns_first():
+    raw = Conn()
+    raw.handshake()
+    raw.open_channel(1)
+    raw.send(method(1, 90, 10))
+    raw.expect(90, 11, 1)
+    raw.send(method(1, 60, 40, b"\x00\x00" + shortstr("amq.direct") + shortstr("none") + b"\x01"))
+    raw.send(frame(2, 1, struct.pack(">HHQH", 60, 0, 1, 0)))
+    raw.send(frame(3, 1, b"z"))
+    raw.send(method(1, 90, 20))
+    seen = []
+    while not seen or seen[-1] != (90, 21):
+        m = raw.recv_method()
+        assert m is not None, "connection closed"
+        seen.append(("content", m[2]) if m[0] == "content" else (m[1], m[2]))
+    assert seen == [(60, 50), ("content", 2), ("content", 3), (90, 21)], \
+        "a committed unroutable mandatory publish: expected return, header, body, commit-ok; " \
+        "got %r" % seen
     raw.close()
 
 
@@ -258,6 +296,22 @@ def cc_bcc():
     c.close()
 
 
+def cc_not_an_array():
+    # RabbitMQ names the field type as its Erlang codec does
+    for i, (key, value, kind) in enumerate([("CC", "other", "longstr"), ("BCC", "other", "longstr"),
+                                            ("CC", 5, "signedint"), ("CC", {"a": 1}, "table")]):
+        c = connect()
+        ch = c.channel()
+        q = declare(ch, "ccbad%d" % i)
+        props = pika.BasicProperties(headers={key: value})
+        expect_channel_closed(
+            lambda: (ch.basic_publish("", q, b"x", props), ch.queue_declare(q, passive=True)),
+            406, 'PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"%s",%s}'
+            % (key, kind))
+        c.close()
+        assert depth(q) == 0, "%s=%r: the message was routed anyway" % (key, value)
+
+
 def small_frame_max():
     body = bytes(random.getrandbits(8) for _ in range(50000))
     c = connect(frame_max=4096)
@@ -301,6 +355,8 @@ def small_frame_max():
 CHECKS = [
     mandatory_return_before_confirm,
     mandatory_return_order_raw,
+    confirm_nack_on_reject_publish,
+    tx_commit_returns_first,
     confirms_under_load,
     confirm_then_tx,
     tx_not_selected,
@@ -310,7 +366,8 @@ CHECKS = [
     immediate_flag,
     oversized_message,
     cc_bcc,
-    small_frame_max
+    cc_not_an_array,
+    small_frame_max,
 ]
 
 
