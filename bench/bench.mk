@@ -4,7 +4,8 @@
 bin_PROGRAMS += bench/warren-perf
 bench_warren_perf_SOURCES = bench/warren-perf.c bench/perf.h \
 	bench/perf_conn.c bench/perf_hist.c bench/perf_modes.c \
-	bench/perf_run.c bench/perf_topo.c bench/perf_topo.h
+	bench/perf_flow.c bench/perf_run.c bench/perf_run.h \
+	bench/perf_topo.c bench/perf_topo.h
 bench_warren_perf_LDADD = $(WARREN_LIBS)
 dist_man_MANS += man/warren-perf.1
 EXTRA_DIST += bench/compare bench/README bench/RESULTS.md

@@ -38,11 +38,11 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -456,7 +456,6 @@ def part_trickle(b, n, interval, probes):
             if not d:
                 return
             received[0] += len(d)
-    import threading
     t = threading.Thread(target=drain, daemon=True)
     t.start()
 
@@ -536,6 +535,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--broker", required=True, help="warrend binary (a release build)")
     ap.add_argument("--rabbitmq", action="store_true", help="also measure a private RabbitMQ node")
+    ap.add_argument("--no-warren", action="store_true", help="skip warrend (with --rabbitmq)")
     ap.add_argument("--idle", default="1000,10000",
                     help="idle connection counts for (a) (default 1000,10000)")
     ap.add_argument("--trickle", type=int, default=10000, help="connections for (b)")
@@ -561,7 +561,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="conn-bench-")
     try:
         binary = os.path.abspath(args.broker)
-        run_all(lambda tag: Warren(binary, os.path.join(tmp, "warren-" + tag)), args)
+        if not args.no_warren:
+            run_all(lambda tag: Warren(binary, os.path.join(tmp, "warren-" + tag)), args)
         if args.rabbitmq:
             if not shutil.which("rabbitmq-server"):
                 print("== rabbitmq: not installed, skipped ==")

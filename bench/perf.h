@@ -7,7 +7,9 @@
  *                  handshake, buffered frame I/O, synchronous RPC helpers
  *   perf_hist.c    fixed log-linear latency histogram and the per-thread
  *                  counters the reporter samples
- *   perf_run.c     throughput mode: topology, producer/consumer threads
+ *   perf_topo.c    exchange, queues and bindings: pipelined declarations
+ *   perf_run.c     throughput mode: worker threads, event loop, the run
+ *   perf_flow.c    throughput mode: what producers and consumers do
  *   perf_modes.c   connections, queues and churn modes
  *
  * Threads share nothing but their struct perf_stats, which each thread

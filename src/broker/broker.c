@@ -472,32 +472,29 @@ static const char *broker_opt(const char *s, const char *unset)
 
 int broker_listen(struct broker *b)
 {
-	for (int i = 0; i < b->cfg.nlisten; i++) {
-		struct listener *l = listener_open(b, b->cfg.listen[i], false);
-		if (!l)
-			return -1;
-		b->listeners[b->nlisteners++] = l;
-	}
-	if (b->cfg.tls_nlisten == 0)
-		return 0;
 	const struct broker_config *cfg = &b->cfg;
-	struct tls_settings ts = {
-		.cert = broker_opt(cfg->tls_cert, "none"),
-		.key = broker_opt(cfg->tls_key, "none"),
-		.ca = broker_opt(cfg->tls_ca, "none"),
-		.ciphers = broker_opt(cfg->tls_ciphers, "default"),
-		.ciphersuites = broker_opt(cfg->tls_ciphersuites, "default"),
-		.min_version = cfg->tls_min_version,
-		.verify_peer = cfg->tls_verify_peer,
-		.fail_if_no_peer_cert = cfg->tls_fail_if_no_peer_cert,
-	};
-	char err[512];
-	if (!b->tls && !(b->tls = tls_new(&ts, err, sizeof(err)))) {
-		log_error(&b->log, "%s", err);
-		return -1;
+	/* TLS settings first: a bad certificate binds nothing */
+	if (cfg->tls_nlisten > 0 && !b->tls) {
+		struct tls_settings ts = {
+			.cert = broker_opt(cfg->tls_cert, "none"),
+			.key = broker_opt(cfg->tls_key, "none"),
+			.ca = broker_opt(cfg->tls_ca, "none"),
+			.ciphers = broker_opt(cfg->tls_ciphers, "default"),
+			.ciphersuites = broker_opt(cfg->tls_ciphersuites, "default"),
+			.min_version = cfg->tls_min_version,
+			.verify_peer = cfg->tls_verify_peer,
+			.fail_if_no_peer_cert = cfg->tls_fail_if_no_peer_cert,
+		};
+		char err[512];
+		if (!(b->tls = tls_new(&ts, err, sizeof(err)))) {
+			log_error(&b->log, "%s", err);
+			return -1;
+		}
 	}
-	for (int i = 0; i < cfg->tls_nlisten; i++) {
-		struct listener *l = listener_open(b, cfg->tls_listen[i], true);
+	for (int i = 0; i < cfg->nlisten + cfg->tls_nlisten; i++) {
+		bool tls = i >= cfg->nlisten;
+		const char *spec = tls ? cfg->tls_listen[i - cfg->nlisten] : cfg->listen[i];
+		struct listener *l = listener_open(b, spec, tls);
 		if (!l)
 			return -1;
 		b->listeners[b->nlisteners++] = l;

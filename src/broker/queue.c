@@ -238,10 +238,22 @@ uint32_t queue_delete(struct queue *q)
 	return n;
 }
 
+/*
+ * RabbitMQ hands a single-active-consumer queue to the next consumer only
+ * once the previous one's deliveries are settled, so a requeued message
+ * keeps its place at the head for the new consumer.
+ */
+static void sac_settled_one(struct queue *q)
+{
+	if (q->sac_holdback > 0 && --q->sac_holdback == 0)
+		queue_schedule(q);
+}
+
 static void unacked_done(struct queue *q)
 {
 	assert(q->unacked > 0);
 	q->unacked--;
+	sac_settled_one(q);
 }
 
 uint32_t queue_message_count(const struct queue *q)
@@ -380,6 +392,7 @@ static void requeue_one(struct queue *q, struct queue_entry *e)
 	ready_insert(q, e, false);
 	e->msg = NULL;
 	q->unacked--;
+	sac_settled_one(q);
 }
 
 void queue_requeue(struct queue *q, struct queue_entry *e)

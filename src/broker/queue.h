@@ -140,6 +140,8 @@ struct queue {
 	                             * repeated hooks->schedule calls in O(1) */
 
 	/* Private to the queue module. */
+	uint32_t sac_holdback;      /* single active consumer: unacked deliveries of a
+	                             * consumer that went; the next one waits for them */
 	struct queue_ring *levels;  /* max_priority + 1 rings, index = priority */
 	struct queue_ring level0;   /* storage for non-priority queues */
 	uint64_t level_bits[4];     /* non-empty levels, for the highest one */

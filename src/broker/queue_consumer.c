@@ -31,6 +31,8 @@ struct consumer *queue_pick_consumer(struct queue *q)
 {
 	if (q->args.single_active_consumer) {
 		struct consumer *c = q->reg_head;
+		if (q->sac_holdback > 0)
+			return NULL;
 		return c && c->ops->ready(c) ? c : NULL;
 	}
 	for (struct queue_cgroup *g = q->groups; g; g = g->next) {
@@ -150,6 +152,8 @@ void queue_consumer_remove(struct queue *q, struct consumer *c)
 {
 	if (c->queue != q)
 		return;
+	if (q->args.single_active_consumer && q->reg_head == c && q->unacked > 0)
+		q->sac_holdback = q->unacked;
 	consumer_unlink(q, c);
 	if (q->nconsumers == 0 && q->clock_ms >= 0)
 		q->last_used_ms = q->clock_ms;

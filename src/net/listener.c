@@ -135,6 +135,9 @@ struct listener *listener_open(struct broker *b, const char *spec, bool tls)
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* [::]:P and 0.0.0.0:P are separate listeners, as with RabbitMQ */
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
 		log_error(&b->log, "listen '%s': %s", spec, strerror(errno));
 		close(fd);

@@ -148,7 +148,7 @@ static SSL_CTX *tls_ctx_build(const struct tls_settings *s, char *err, size_t er
 		return NULL;
 	}
 	if (!s->cert) {
-		snprintf(err, errcap, "tls: a TLS listener needs a certificate (tls.cert)");
+		snprintf(err, errcap, "tls: a TLS listener needs a certificate (tls.cert or --tls-cert)");
 		return NULL;
 	}
 	if (s->fail_if_no_peer_cert && !s->verify_peer) {

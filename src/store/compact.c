@@ -16,6 +16,7 @@
  * meanwhile names the new segment, and the ACK rule (cancel when the
  * entry's ENQ segment <= the named one) also cancels the older copy.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"

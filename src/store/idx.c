@@ -3,6 +3,7 @@
  * factor stays at or below 3/4; removal shifts later members of the probe
  * run back so every entry stays reachable from its home slot.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/idx.h"

@@ -212,7 +212,10 @@ struct store {
 };
 
 /* store.c */
-/* Open dir without thread or loop (fsck, dump) or as the first step of store_open. */
+/*
+ * Open dir without thread or loop (fsck, dump) or as the first step of
+ * store_open; lock_op is LOCK_EX, LOCK_SH or 0 (no lock).
+ */
 int store_open_dir(struct store **out, const char *dir, bool create, int lock_op, char *err,
                    size_t errcap);
 void store_free(struct store *s);
@@ -247,7 +250,7 @@ void store_compact_batch_done(struct store *s, struct store_batch *b);
 int store_checkpoint_write(struct store *s);
 /*
  * Load it if it matches the segment files exactly (ids, sizes, salts):
- * 0 loaded, 1 absent or stale (state untouched), -1 read error.
+ * 0 loaded, 1 absent, unreadable or stale (state untouched).
  */
 int store_checkpoint_load(struct store *s, const uint32_t *ids, size_t n);
 char *store_checkpoint_path(const struct store *s);
@@ -273,5 +276,7 @@ int store_deliver_all(struct store *s, bool all, uint32_t queue_id,
 
 /* Tests only: while held, the thread leaves queued batches alone. */
 void store_debug_hold(struct store *s, bool hold);
+/* Tests only: make segment salts (and so the files) deterministic. */
+void store_debug_seed(struct store *s, uint64_t seed);
 
 #endif

@@ -19,7 +19,7 @@ START_TEST(writer_escapes_strings)
 {
 	struct json_out w;
 	json_out_init(&w);
-	json_str_n(&w, "q\"b\\s\n\t\r\b\f\x01\x1f/\x7f", 15);
+	json_str_n(&w, "q\"b\\s\n\t\r\b\f\x01\x1f/\x7f", 14);
 	char *s = written(&w);
 	ck_assert_str_eq(s, "\"q\\\"b\\\\s\\n\\t\\r\\b\\f\\u0001\\u001f/\x7f\"");
 	free(s);
