@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "broker/broker.h"
 #include "net/listener.h"
 #include "util/config.h"
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
 
 	struct config_store store;
 	config_store_init(&store);
+	struct admin *adm = NULL;
 	int rc = 1;
 	if (cfg.config_file) {
 		char err[512];
@@ -348,6 +350,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warrend: log file %s: %s\n", cfg.log_file, strerror(errno));
 		goto out_broker;
 	}
+	char aerr[512];
+	/* before the listeners: the socket exists once AMQP clients can connect */
+	adm = admin_open(&b, b.users, cfg.admin_socket, aerr, sizeof(aerr));
+	if (!adm) {
+		fprintf(stderr, "warrend: %s\n", aerr);
+		goto out_broker;
+	}
 	if (broker_listen(&b) != 0)
 		goto out_broker;
 	int ready_fd = -1;
@@ -367,6 +376,8 @@ int main(int argc, char **argv)
 	log_info(&b.log, "warrend stopped");
 	unlink(pid_path);
 out_broker:
+	if (adm)
+		admin_close(adm);
 	log_close(&b.log);
 	broker_free(&b);
 out_pid:

@@ -22,6 +22,7 @@
 
 #include "admin/admin_int.h"
 #include "broker/broker.h"
+#include "broker/reply.h"
 #include "broker/vhost.h"
 #include "net/conn.h"
 #include "util/xalloc.h"
@@ -163,6 +164,23 @@ void admin_conn_name(const struct conn *c, char *buf, size_t cap)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* " vhost='/' name='q'" for the log: what a command acted on, never a
+ * password, with unprintable bytes escaped so a name cannot forge lines. */
+static void admin_describe(const struct json_value *args, char *out, size_t cap)
+{
+	static const char *const keys[] = { "vhost", "user", "name", "level" };
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && n < cap; i++) {
+		const struct json_value *v = json_get(args, keys[i]);
+		if (!v || v->type != JSON_STRING)
+			continue;
+		char nb[200];
+		reply_name(nb, sizeof(nb), (const uint8_t *)v->u.str.ptr, v->u.str.len);
+		n += (size_t)snprintf(out + n, cap - n, " %s='%s'", keys[i], nb);
+	}
+}
+
 char *admin_execute(struct admin *a, const char *line, size_t len, size_t *outlen)
 {
 	struct json_doc doc;
@@ -200,10 +218,12 @@ char *admin_execute(struct admin *a, const char *line, size_t len, size_t *outle
 	}
 	rc = admin_table[i].fn(&r);
 	if (admin_table[i].mutates) {
+		char what[300];
+		admin_describe(r.args, what, sizeof(what));
 		if (rc == 0)
-			log_info(&a->b->log, "admin: %s", cmd);
+			log_info(&a->b->log, "admin: %s%s", cmd, what);
 		else
-			log_info(&a->b->log, "admin: %s failed: %s", cmd, r.err);
+			log_info(&a->b->log, "admin: %s%s failed: %s", cmd, what, r.err);
 	} else {
 		log_debug(&a->b->log, "admin: %s%s%s", cmd, rc ? " failed: " : "", rc ? r.err : "");
 	}
@@ -454,6 +474,8 @@ struct admin *admin_open(struct broker *b, struct users *u, const char *path, ch
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
+	if (errcap)
+		err[0] = '\0';
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errcap, "admin socket %s: path longer than %zu bytes", path,
 		         sizeof(sa.sun_path) - 1);
@@ -461,7 +483,7 @@ struct admin *admin_open(struct broker *b, struct users *u, const char *path, ch
 	}
 	memcpy(sa.sun_path, path, strlen(path));
 	if (admin_probe(path, &sa, err, errcap) != 0) {
-		if (!err[0])
+		if (errcap && !err[0])
 			snprintf(err, errcap, "admin socket %s: %s", path, strerror(errno));
 		return NULL;
 	}

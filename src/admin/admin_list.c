@@ -132,8 +132,7 @@ int admin_cmd_status(struct admin_req *r)
 	kv_uint(w, "pid", (uint64_t)getpid());
 	kv_str(w, "product", "Warren");
 	kv_str(w, "version", PACKAGE_VERSION);
-	json_key(w, "uptime");
-	json_double(w, ev_now(b->loop) - r->a->started);
+	kv_uint(w, "uptime", (uint64_t)(ev_now(b->loop) - r->a->started));
 	kv_uint(w, "connections", conns);
 	kv_uint(w, "channels", channels);
 	kv_uint(w, "vhosts", b->nvhosts);

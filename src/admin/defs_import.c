@@ -215,6 +215,21 @@ static const char *render(char buf[NAMES_RENDER_MAX], struct bytes name)
 	return names_render(buf, name);
 }
 
+/* hashing_algorithm of a user entry; files from RabbitMQ before 3.6 have
+ * none and used MD5, which their version tells (as RabbitMQ decides). */
+static const char *user_alg(struct imp *im, const struct json_value *o)
+{
+	const char *alg = json_get_str(o, "hashing_algorithm");
+	if (alg)
+		return alg;
+	const char *ver = json_get_str(im->root, "rabbitmq_version");
+	if (!ver)
+		ver = json_get_str(im->root, "rabbit_version");
+	if (ver && strncmp(ver, "3.", 2) == 0 && ver[2] >= '0' && ver[2] <= '5' && ver[3] == '.')
+		return "rabbit_password_hashing_md5";
+	return NULL;
+}
+
 /* ---- check pass -------------------------------------------------------- */
 
 static int check_users(struct imp *im, const struct json_value *arr)
@@ -233,7 +248,7 @@ static int check_users(struct imp *im, const struct json_value *arr)
 		if (hash.ptr && pw.ptr)
 			return fail(im, "both password and password_hash are given");
 		enum users_alg a;
-		if (users_parse_alg((const char *)alg.ptr, &a) != 0)
+		if (users_parse_alg(user_alg(im, o), &a) != 0)
 			return fail(im, "unknown hashing_algorithm '%s'", (const char *)alg.ptr);
 		char why[200];
 		if (hash.ptr && users_check_hash((const char *)hash.ptr, a, why, sizeof(why)) != 0)
@@ -467,8 +482,8 @@ static int apply_users(struct imp *im, const struct json_value *arr)
 		else if (pw)
 			rc = users_add(im->u, name, pw, why, sizeof(why));
 		else
-			rc = users_put_hashed(im->u, name, hash ? hash : "",
-			                      json_get_str(o, "hashing_algorithm"), why, sizeof(why));
+			rc = users_put_hashed(im->u, name, hash ? hash : "", user_alg(im, o), why,
+			                      sizeof(why));
 		/* tags: a list, or RabbitMQ's older comma-separated string */
 		const struct json_value *tv = json_get(o, "tags");
 		const char *tags[64];

@@ -307,6 +307,8 @@ int users_put_hashed(struct users *u, const char *name, const char *b64, const c
 	bool found;
 	size_t i = users_index(u, name, &found);
 	struct users_user *user = found ? u->v[i] : users_insert(u, name, err, errcap);
+	if (!user)
+		return -1;
 	long n = b64[0] ? b64_decode(b64, user->hash, sizeof(user->hash)) : 0;
 	user->hash_len = (size_t)n;
 	user->alg = a;

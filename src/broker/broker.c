@@ -23,6 +23,7 @@
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "auth/users.h"
 #include "util/config.h"
 #include "util/xalloc.h"
 
@@ -265,6 +266,7 @@ static void broker_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents
 	conn_drain_pending(b);
 	broker_run_pending(b);
 	broker_delete_doomed(b);
+	broker_release_replies(b);
 	conn_flush_dirty(b);
 	conn_reap(b);
 	/* Connections still holding decrypted input, or queues scheduled during
@@ -444,6 +446,8 @@ int broker_init(struct broker *b, const struct broker_config *cfg)
 	broker_build_server_props(b);
 	route_result_init(&b->route);
 	hmap_init(&b->reply_to);
+	b->users = users_new();
+	users_add_default(b->users);
 	b->vhosts = xmalloc(sizeof(*b->vhosts));
 	b->vhosts[0] = broker_vhost_new(b, "/");
 	b->nvhosts = 1;
@@ -546,6 +550,8 @@ void broker_free(struct broker *b)
 	free(b->running.q);
 	route_result_free(&b->route);
 	hmap_free(&b->reply_to);
+	users_free(b->users);
+	free(b->confirm_chans);
 	free(b->scratch);
 	free(b->server_props);
 	outq_pool_drain(&b->outq_pool);

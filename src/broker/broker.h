@@ -20,6 +20,7 @@ struct queue;
 struct conn;
 struct listener;
 struct queue_hooks;
+struct users;
 struct tls;
 
 #define BROKER_MAX_LISTENERS 16
@@ -99,6 +100,12 @@ struct broker {
 	 * state (dead-lettering, which can run inside a publish, uses its own). */
 	struct route_result route;
 	struct hmap reply_to; /* direct reply-to address -> channel */
+	struct users *users;  /* accounts, tags and permissions */
+	/* channels owing confirms or commit-oks (channel_confirm.c) */
+	struct channel **confirm_chans;
+	size_t nconfirm, capconfirm;
+	uint64_t store_durable; /* every store ticket <= this is on disk */
+	uint64_t store_failed;  /* tickets <= this whose write failed */
 	uint64_t next_message_id;
 	uint64_t next_conn_id;
 	uint64_t next_tag_id;
@@ -136,6 +143,8 @@ void broker_forget_queue(struct broker *b, struct queue *q);
 /* Begin graceful shutdown: close listeners, close clients with 320. */
 void broker_stop(struct broker *b);
 uint64_t broker_rss(void);
+/* Send the confirms and commit-oks whose store tickets are durable. */
+void broker_release_replies(struct broker *b);
 /* Routing keys from a CC or BCC header (an array of longstr) into keys[]. */
 #define BROKER_MAX_ROUTING_KEYS 64
 size_t broker_header_keys(struct ftable headers, const char *key, struct bytes *keys, size_t cap);

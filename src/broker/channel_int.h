@@ -45,6 +45,14 @@ struct tx_ack {
 	uint8_t kind; /* 0 ack, 1 nack/reject requeue, 2 nack/reject drop */
 };
 
+/* An answer owed to the client once a store ticket is durable. */
+enum pending_kind { PENDING_ACK, PENDING_NACK, PENDING_COMMIT_OK };
+struct pending_reply {
+	uint64_t seq;    /* publish sequence number (acks and nacks) */
+	uint64_t ticket; /* store ticket to wait for; 0 = none */
+	enum pending_kind kind;
+};
+
 struct channel {
 	struct channel_owner own;
 	uint16_t id;
@@ -69,8 +77,11 @@ struct channel {
 	struct unacked *unacked;  /* ring of unacked[head..head+n) */
 	size_t ua_head, ua_n, ua_cap;
 	struct chan_consumer *consumers;
-	/* confirms */
+	/* confirms and deferred commit-oks, released in order */
 	uint64_t publish_seq;
+	struct pending_reply *pr;
+	size_t pr_head, pr_n, pr_cap;
+	bool pr_listed;
 	/* transactions */
 	struct tx_publish *txp;
 	size_t ntxp, captxp;
@@ -90,6 +101,13 @@ void channel_send(struct channel *ch, uint32_t id, const void *args);
 
 int channel_basic_method(struct channel *ch, uint32_t id, union codec_method_args *a);
 int channel_basic_content(struct channel *ch, const struct frame *f);
+/* channel_confirm.c */
+void channel_reply_later(struct channel *ch, uint64_t seq, uint64_t ticket, enum pending_kind k);
+void channel_replies_forget(struct channel *ch);
+/* channel_publish.c */
+void channel_on_publish(struct channel *ch, struct codec_basic_publish *m);
+/* Route a complete message and answer for it (return, confirm). Consumes m. */
+void channel_publish_route(struct channel *ch, struct message *m, bool mandatory, uint64_t seq);
 void channel_basic_teardown(struct channel *ch);
 /* A no-ack delivery used delivery tag `tag` (keeps the unacked ring exact). */
 void channel_note_noack_tag(struct channel *ch, uint64_t tag);

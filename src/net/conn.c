@@ -175,7 +175,7 @@ static void conn_flush(struct conn *c)
 		if (w > 0)
 			c->last_tx = ev_now(c->b->loop);
 	}
-	if (c->out.bytes == 0 && c->st == CONN_ST_FLUSHING) {
+	if (c->out.bytes == 0 && c->st == CONN_ST_FLUSHING && !c->await_eof) {
 		conn_destroy(c, NULL);
 		return;
 	}
@@ -231,14 +231,17 @@ static void conn_update_io(struct conn *c)
 	if (c->st == CONN_ST_DEAD)
 		return;
 	bool blocked = c->blocked_sent && c->st == CONN_ST_OPEN;
-	bool want_read = c->st != CONN_ST_FLUSHING && !conn_output_full(c) && !blocked;
+	bool want_read = (c->st != CONN_ST_FLUSHING || c->await_eof) && !conn_output_full(c) &&
+	                 !blocked;
 	bool want_write = c->out.bytes > 0;
 	int ev = (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0);
-	/* what TLS itself waits for (a read that must write first, ...) */
+	/* What TLS itself waits for: a read that must write first, a write that
+	 * must read first.  Only while that read or write is still wanted, or
+	 * the crossed event would fire with nothing to do. */
 	int tw = transport_want(&c->tp);
-	if (tw & TRANSPORT_WANT_READ)
+	if ((tw & TRANSPORT_WANT_READ) && want_write)
 		ev |= EV_READ;
-	if (tw & TRANSPORT_WANT_WRITE)
+	if ((tw & TRANSPORT_WANT_WRITE) && want_read)
 		ev |= EV_WRITE;
 	if (want_read && transport_pending(&c->tp))
 		conn_pending_add(c);
@@ -402,6 +405,20 @@ void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id,
 	conn_close(c, code, text, method_id);
 }
 
+/*
+ * Answer the client's connection.close.  The client closes the socket once
+ * it has our close-ok (as with RabbitMQ); closing first could reset the
+ * connection and lose the close-ok, so wait for its EOF, bounded by the
+ * flushing timer.
+ */
+void conn_close_ok(struct conn *c)
+{
+	struct codec_connection_close_ok ok = { 0 };
+	conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
+	conn_finish(c);
+	c->await_eof = true;
+}
+
 void conn_finish(struct conn *c)
 {
 	/* nothing more will be read: send what is queued, then close */
@@ -503,9 +520,7 @@ static void conn_on_frame(struct conn *c, const struct frame *f)
 		if (id == CODEC_CONNECTION_CLOSE_OK) {
 			conn_finish(c);
 		} else if (id == CODEC_CONNECTION_CLOSE) {
-			struct codec_connection_close_ok ok = { 0 };
-			conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
-			conn_finish(c);
+			conn_close_ok(c);
 		}
 		return;
 	}
@@ -646,7 +661,8 @@ static void conn_read(struct conn *c)
 		if (n <= 0) {
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return;
-			conn_destroy(c, n == 0 ? "client closed the socket" : conn_io_error(c));
+			conn_destroy(c, c->st == CONN_ST_FLUSHING ? NULL
+			                : n == 0 ? "client closed the socket" : conn_io_error(c));
 			return;
 		}
 		size_t used = conn_process(c, b->scratch, (size_t)n);
@@ -670,7 +686,8 @@ static void conn_read(struct conn *c)
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		conn_destroy(c, n == 0 ? "client closed the socket" : conn_io_error(c));
+		conn_destroy(c, c->st == CONN_ST_FLUSHING ? NULL
+		                : n == 0 ? "client closed the socket" : conn_io_error(c));
 		return;
 	}
 	c->rlen += (size_t)n;

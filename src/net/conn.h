@@ -61,6 +61,7 @@ struct conn {
 	bool dirty;
 	bool write_armed;
 	bool read_paused;           /* output over limit, or blocked by an alarm */
+	bool await_eof;             /* FLUSHING: close-ok sent, the client hangs up */
 	bool deliver_refused;       /* a consumer was refused for a full output queue */
 	bool blocked_sent;          /* connection.blocked was sent */
 	bool published;             /* has published at least once */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/users.h"
+#include "broker/broker.h"
 #include "codec/table.h"
 #include "net/conn_auth.h"
 #include "util/xalloc.h"
@@ -54,7 +56,6 @@ static int parse_amqplain(struct bytes r, struct bytes *user, struct bytes *pass
 int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes response,
                     bool loopback, char **user, char *why, size_t whycap)
 {
-	(void)b;
 	struct bytes u, p;
 	int rc;
 	if (bytes_eq_str(mechanism, "PLAIN")) {
@@ -74,11 +75,12 @@ int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes respo
 		return CONN_AUTH_BAD_MECHANISM;
 	}
 	*user = cstr(u);
-	if (!bytes_eq_str(u, "guest") || !bytes_eq_str(p, "guest")) {
+	if (!users_check_password_bytes(b->users, u, p)) {
 		snprintf(why, whycap, "user '%.64s': invalid credentials", *user);
 		return CONN_AUTH_REFUSED;
 	}
-	if (!loopback) {
+	/* RabbitMQ's loopback_users default: guest only from this host */
+	if (!loopback && bytes_eq_str(u, "guest")) {
 		snprintf(why, whycap, "user 'guest' can only connect via localhost");
 		return CONN_AUTH_REFUSED;
 	}
@@ -88,7 +90,6 @@ int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes respo
 int conn_auth_external(struct broker *b, const char *cert_cn, bool loopback, char **user,
                        char *why, size_t whycap)
 {
-	(void)b;
 	if (!cert_cn) {
 		snprintf(why, whycap, "EXTERNAL: connection peer presented no verified TLS (x.509) "
 		                      "certificate");
@@ -96,12 +97,12 @@ int conn_auth_external(struct broker *b, const char *cert_cn, bool loopback, cha
 	}
 	*user = cstr(bytes_of(cert_cn));
 	/* the certificate proves the identity; the name must still be a user */
-	if (strcmp(cert_cn, "guest") != 0) {
+	if (!users_find(b->users, cert_cn)) {
 		snprintf(why, whycap, "EXTERNAL: user '%.64s' (from the certificate CN): "
 		                      "no such user", cert_cn);
 		return CONN_AUTH_REFUSED;
 	}
-	if (!loopback) {
+	if (!loopback && strcmp(cert_cn, "guest") == 0) {
 		snprintf(why, whycap, "user 'guest' can only connect via localhost");
 		return CONN_AUTH_REFUSED;
 	}

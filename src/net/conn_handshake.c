@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/users.h"
 #include "broker/broker.h"
 #include "broker/vhost.h"
 #include "codec/gen_methods.h"
@@ -164,6 +165,11 @@ static void conn_on_open(struct conn *c, const struct codec_connection_open *m)
 		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN, "vhost %s not found", name);
 		return;
 	}
+	if (!users_vhost_access(c->b->users, c->user, vhost_name(vh))) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN,
+		               "access to vhost '%s' refused for user '%s'", vhost_name(vh), c->user);
+		return;
+	}
 	c->vhost = vh;
 	struct codec_connection_open_ok ok = { 0 };
 	conn_send_method(c, 0, CODEC_CONNECTION_OPEN_OK, &ok);
@@ -195,9 +201,7 @@ void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args 
 		break;
 	case CONN_ST_OPEN:
 		if (id == CODEC_CONNECTION_CLOSE) {
-			struct codec_connection_close_ok ok = { 0 };
-			conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
-			conn_finish(c);
+			conn_close_ok(c);
 			return;
 		}
 		if (id == CODEC_CONNECTION_UPDATE_SECRET) {
@@ -213,9 +217,7 @@ void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args 
 		break;
 	}
 	if (id == CODEC_CONNECTION_CLOSE) {
-		struct codec_connection_close_ok ok = { 0 };
-		conn_send_method(c, 0, CODEC_CONNECTION_CLOSE_OK, &ok);
-		conn_finish(c);
+		conn_close_ok(c);
 		return;
 	}
 	conn_close_fmt(c, CODEC_COMMAND_INVALID, id, "unexpected method %s on channel 0",

@@ -12,6 +12,8 @@ void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id, const cha
 	__attribute__((format(printf, 4, 5)));
 /* Nothing more will be read: flush what is queued, then close. */
 void conn_finish(struct conn *c);
+/* Send close-ok for the client's connection.close and wait for its EOF. */
+void conn_close_ok(struct conn *c);
 void conn_send_raw(struct conn *c, const void *p, size_t n);
 void conn_send_start(struct conn *c);
 void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args *a);

@@ -418,7 +418,8 @@ int store_deliver_all(struct store *s, bool all, uint32_t queue_id,
 			ents[n].delivered = e->dlv != 0;
 			n++;
 		}
-		qsort(ents, n, sizeof(*ents), cmp_dent);
+		if (n > 1)
+			qsort(ents, n, sizeof(*ents), cmp_dent);
 		for (size_t i = 0; i < n; i++) {
 			struct store_msg *m = store_idx_find(&s->msgs, ents[i].msg_id);
 			struct store_recovered out;

@@ -642,6 +642,15 @@ void store_close(struct store *s)
 		s->thread_started = false;
 		s->closing = true;
 		drain(s, false);
+		/* A compaction cut short leaves superseded copies behind. */
+		if (s->compacting) {
+			struct store_seg *g = store_seg_find(s, s->compact_seg);
+			if (g) {
+				g->state = STORE_SEG_LIVE;
+				store_seg_mark_stale(s, g);
+			}
+			s->compacting = false;
+		}
 		/* Anything the loop queued while draining (copies of a scan) is dropped. */
 		if (!s->failed && s->recovered)
 			store_checkpoint_write(s);

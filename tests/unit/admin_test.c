@@ -692,12 +692,23 @@ START_TEST(import_validates_first)
 }
 END_TEST
 
-START_TEST(import_not_json)
+START_TEST(import_odd_files)
 {
 	char err[256];
 	ck_assert_int_eq(defs_import(&B, U, "{\"users\":[}", 11, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "definitions are not valid JSON: line 1, column 11: unexpected '}', "
 	                      "expected a JSON value");
+	/* RabbitMQ before 3.6 wrote no hashing_algorithm and hashed with MD5;
+	 * tags came as one comma-separated string */
+	static const char old[] = "{\"rabbit_version\":\"3.5.7\",\"users\":[{\"name\":\"old\","
+	                          "\"password_hash\":\"AQIDBNvo4BDSCtwH6D3+t011PrY=\","
+	                          "\"tags\":\"administrator,monitoring\"}]}";
+	ck_assert_msg(defs_import(&B, U, old, strlen(old), err, sizeof(err)) == 0, "%s", err);
+	ck_assert(users_check_password(U, "old", "legacy"));
+	ck_assert(users_has_tag(users_find(U, "old"), "monitoring"));
+	/* empty sections and extra keys (policies, parameters) are fine */
+	static const char empty[] = "{\"policies\":[{\"name\":\"p\"}],\"queues\":[],\"bindings\":null}";
+	ck_assert_int_eq(defs_import(&B, U, empty, strlen(empty), err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -745,7 +756,7 @@ static void add_defs_tests(TCase *tc)
 	tcase_add_test(tc, import_through_the_socket);
 	tcase_add_loop_test(tc, import_validates_first, 0,
 	                    (int)(sizeof(bad_imports) / sizeof(bad_imports[0])));
-	tcase_add_test(tc, import_not_json);
+	tcase_add_test(tc, import_odd_files);
 	tcase_add_test(tc, export_durable_only);
 }
 

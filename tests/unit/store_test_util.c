@@ -1,7 +1,6 @@
 /*
  * Store test helpers (see store_test_util.h).
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -141,7 +140,7 @@ void ts_wait(struct tstore *t, uint64_t ticket)
 	tm.data = &expired;
 	ev_timer_start(t->loop, &tm);
 	while (store_durable_ticket(t->s) < ticket && !expired)
-		ev_run(t->loop, EV_RUN_ONCE);
+		ev_run(t->loop, EVRUN_ONCE);
 	ev_timer_stop(t->loop, &tm);
 	ck_assert_msg(!expired, "ticket %llu not durable in 10 s (at %llu)",
 	              (unsigned long long)ticket,
@@ -162,11 +161,11 @@ void ts_compact(struct tstore *t)
 		store_compact_maybe(t->s);
 		while (t->s->compacting && !expired) {
 			store_kick(t->s);
-			ev_run(t->loop, EV_RUN_ONCE);
+			ev_run(t->loop, EVRUN_ONCE);
 		}
 		store_kick(t->s);
 		while (t->s->done_batch_id + 1 < t->s->next_batch_id && !expired)
-			ev_run(t->loop, EV_RUN_ONCE);
+			ev_run(t->loop, EVRUN_ONCE);
 		if (t->s->next_batch_id == before)
 			break;
 	}

@@ -72,4 +72,9 @@ uint64_t ts_file_size(const char *path);
 char *ts_last_segment(const char *dir);
 void ts_flip_byte(const char *path, uint64_t off);
 
+/* The suite's other parts. */
+TCase *store_recover_tcase(void);
+TCase *store_space_tcase(void);
+TCase *store_fsck_tcase(void);
+
 #endif

@@ -152,7 +152,8 @@ def pyamqp_external_guest():
         for _ in range(50):
             m = ch.basic_get(q, no_ack=True)
             if m:
-                assert m.body == b"py-amqp external", m.body
+                body = m.body.encode() if isinstance(m.body, str) else m.body
+                assert body == b"py-amqp external", m.body
                 return
             time.sleep(0.05)
         raise AssertionError("message not back")
