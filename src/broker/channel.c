@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/users.h"
 #include "broker/broker.h"
 #include "broker/channel_int.h"
 #include "broker/exchange.h"
@@ -92,10 +93,38 @@ struct queue *channel_queue_lookup(struct channel *ch, struct bytes name, uint32
 	return q;
 }
 
+/* ---- permissions ----------------------------------------------------- */
+
+/*
+ * RabbitMQ's access check: configure / write / read regular expressions of
+ * the user's permissions in this vhost, matched against the resource name
+ * (the default exchange is called "amq.default" for this purpose).
+ * A refusal is a 403 channel error.
+ */
+bool channel_allowed(struct channel *ch, enum users_perm kind, const char *type,
+                     struct bytes name, uint32_t method_id)
+{
+	if (strcmp(type, "exchange") == 0 && name.len == 0)
+		name = bytes_of("amq.default");
+	if (users_permission_check_bytes(ch->own.b->users, ch->own.user, vhost_name(ch->own.vhost),
+	                                 kind, name))
+		return true;
+	char buf[300];
+	reply_set(&ch->err, CODEC_ACCESS_REFUSED,
+	          "access to %s '%s' in vhost '%s' refused for user '%s'", type,
+	          reply_name(buf, sizeof(buf), name.ptr, name.len), vhost_name(ch->own.vhost),
+	          ch->own.user);
+	channel_fail(ch, method_id);
+	return false;
+}
+
 /* ---- exchange class -------------------------------------------------- */
 
 static void on_exchange_declare(struct channel *ch, struct codec_exchange_declare *m)
 {
+	if (!m->passive &&
+	    !channel_allowed(ch, USERS_PERM_CONFIGURE, "exchange", m->exchange, CODEC_EXCHANGE_DECLARE))
+		return;
 	if (vhost_exchange_declare(ch->own.vhost, m->exchange, m->type, m->passive, m->durable,
 	                           m->auto_delete, m->internal, m->arguments, &ch->err) != 0)
 		return channel_fail(ch, CODEC_EXCHANGE_DECLARE);
@@ -107,6 +136,8 @@ static void on_exchange_declare(struct channel *ch, struct codec_exchange_declar
 
 static void on_exchange_delete(struct channel *ch, struct codec_exchange_delete *m)
 {
+	if (!channel_allowed(ch, USERS_PERM_CONFIGURE, "exchange", m->exchange, CODEC_EXCHANGE_DELETE))
+		return;
 	if (vhost_exchange_delete(ch->own.vhost, m->exchange, m->if_unused, &ch->err) != 0)
 		return channel_fail(ch, CODEC_EXCHANGE_DELETE);
 	if (!m->no_wait) {
@@ -117,6 +148,10 @@ static void on_exchange_delete(struct channel *ch, struct codec_exchange_delete 
 
 static void on_exchange_bind(struct channel *ch, struct codec_exchange_bind *m, bool bind)
 {
+	uint32_t mid = bind ? CODEC_EXCHANGE_BIND : CODEC_EXCHANGE_UNBIND;
+	if (!channel_allowed(ch, USERS_PERM_WRITE, "exchange", m->destination, mid) ||
+	    !channel_allowed(ch, USERS_PERM_READ, "exchange", m->source, mid))
+		return;
 	int rc = bind ? vhost_exchange_bind(ch->own.vhost, m->destination, m->source,
 	                                    m->routing_key, m->arguments, &ch->err)
 	              : vhost_exchange_unbind(ch->own.vhost, m->destination, m->source,
@@ -141,6 +176,9 @@ static void on_queue_declare(struct channel *ch, struct codec_queue_declare *m)
 {
 	struct queue *q = NULL;
 	struct broker *b = ch->own.b;
+	if (!m->passive && m->queue.len &&
+	    !channel_allowed(ch, USERS_PERM_CONFIGURE, "queue", m->queue, CODEC_QUEUE_DECLARE))
+		return;
 	if (vhost_queue_declare(ch->own.vhost, m->queue, m->passive, m->durable, m->exclusive,
 	                        m->auto_delete, m->arguments, ch->own.conn, broker_queue_hooks(),
 	                        b, &q, &ch->err) != 0)
@@ -162,6 +200,9 @@ static void on_queue_bind(struct channel *ch, struct codec_queue_bind *m, bool b
 {
 	uint32_t id = bind ? CODEC_QUEUE_BIND : CODEC_QUEUE_UNBIND;
 	struct bytes qn = channel_qname(ch, m->queue);
+	if (!channel_allowed(ch, USERS_PERM_WRITE, "queue", qn, id) ||
+	    !channel_allowed(ch, USERS_PERM_READ, "exchange", m->exchange, id))
+		return;
 	struct queue *q = vhost_queue_find(ch->own.vhost, qn);
 	if (q && !channel_queue_lookup(ch, qn, id))
 		return;
@@ -182,6 +223,9 @@ static void on_queue_bind(struct channel *ch, struct codec_queue_bind *m, bool b
 
 static void on_queue_purge(struct channel *ch, struct codec_queue_purge *m)
 {
+	if (!channel_allowed(ch, USERS_PERM_READ, "queue", channel_qname(ch, m->queue),
+	                     CODEC_QUEUE_PURGE))
+		return;
 	struct queue *q = channel_queue_lookup(ch, m->queue, CODEC_QUEUE_PURGE);
 	if (!q)
 		return;
@@ -196,6 +240,8 @@ static void on_queue_delete(struct channel *ch, struct codec_queue_delete *m)
 {
 	struct bytes qn = channel_qname(ch, m->queue);
 	uint32_t n = 0;
+	if (!channel_allowed(ch, USERS_PERM_CONFIGURE, "queue", qn, CODEC_QUEUE_DELETE))
+		return;
 	struct queue *q = vhost_queue_find(ch->own.vhost, qn);
 	if (q) {
 		if (!channel_queue_lookup(ch, qn, CODEC_QUEUE_DELETE))

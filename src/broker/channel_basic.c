@@ -217,7 +217,7 @@ static void on_consume(struct channel *ch, struct codec_basic_consume *m)
 		return;
 	}
 	struct queue *q = channel_queue_lookup(ch, m->queue, CODEC_BASIC_CONSUME);
-	if (!q)
+	if (!q || !channel_allowed(ch, USERS_PERM_READ, "queue", q->name, CODEC_BASIC_CONSUME))
 		return;
 	char tag[256];
 	if (m->consumer_tag.len == 0) {
@@ -283,7 +283,7 @@ static void on_cancel(struct channel *ch, struct codec_basic_cancel *m)
 static void on_get(struct channel *ch, struct codec_basic_get *m)
 {
 	struct queue *q = channel_queue_lookup(ch, m->queue, CODEC_BASIC_GET);
-	if (!q)
+	if (!q || !channel_allowed(ch, USERS_PERM_READ, "queue", q->name, CODEC_BASIC_GET))
 		return;
 	struct queue_entry e;
 	if (queue_get(q, broker_now_ms(ch->own.b), m->no_ack, &e) != 1) {

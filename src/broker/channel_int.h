@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/users.h"
 #include "broker/channel.h"
 #include "broker/consumer.h"
 #include "broker/queue.h"
@@ -95,6 +96,10 @@ struct channel {
 	struct reply err;
 };
 
+/* The user's permission for kind on the resource (type "queue" or
+ * "exchange"); on refusal the channel fails with 403 and false is returned. */
+bool channel_allowed(struct channel *ch, enum users_perm kind, const char *type,
+                     struct bytes name, uint32_t method_id);
 /* Fail the current method: a soft error closes the channel, a hard one the connection. */
 void channel_fail(struct channel *ch, uint32_t method_id);
 void channel_send(struct channel *ch, uint32_t id, const void *args);

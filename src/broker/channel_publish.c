@@ -180,6 +180,8 @@ void channel_on_publish(struct channel *ch, struct codec_basic_publish *m)
 		return;
 	}
 	struct exchange *x = vhost_exchange_find(ch->own.vhost, m->exchange);
+	if (x && !channel_allowed(ch, USERS_PERM_WRITE, "exchange", m->exchange, CODEC_BASIC_PUBLISH))
+		return;
 	if (!x) {
 		reply_set(&ch->err, CODEC_NOT_FOUND, "no exchange '%s' in vhost '%s'",
 		          reply_name(buf, sizeof(buf), m->exchange.ptr, m->exchange.len),

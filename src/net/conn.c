@@ -11,7 +11,7 @@
  * from the before-sleep hook, so many deliveries become one writev.
  * EV_WRITE is armed only after a short write.
  *
- * Bytes move through c->tp (net/transport.h): plain TCP here, or TLS
+ * Bytes move through c->tp (net/transport.h): plain TCP or TLS
  * (net/tls.c).  A TLS connection can hold decrypted input the socket no
  * longer shows; such connections wait on b->conns_pending, which the
  * before-sleep hook drains (conn_drain_pending).  The TLS handshake runs
@@ -49,38 +49,6 @@ static const uint8_t protocol_header[8] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_update_io(struct conn *c);
-
-/* ---- plain TCP transport --------------------------------------------- */
-
-static ssize_t tcp_read(struct transport *t, void *buf, size_t n)
-{
-	return read(t->fd, buf, n);
-}
-
-static ssize_t tcp_writev(struct transport *t, const struct iovec *iov, int iovcnt)
-{
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	return sendmsg(t->fd, &mh, MSG_NOSIGNAL);
-}
-
-static void tcp_close(struct transport *t)
-{
-	(void)t;
-}
-
-static const struct transport_ops tcp_ops = {
-	.name = "tcp",
-	.read = tcp_read,
-	.writev = tcp_writev,
-	.close = tcp_close,
-};
-
-void transport_tcp_init(struct transport *t, int fd)
-{
-	t->ops = &tcp_ops;
-	t->fd = fd;
-	t->ctx = NULL;
-}
 
 /* Why the last read or write failed, for the log. */
 static const char *conn_io_error(const struct conn *c)

@@ -1,8 +1,8 @@
 # Network layer: listeners, connections, output queues, SASL, transports
-# (plain TCP in conn.c, TLS in tls.c).
+# (plain TCP in transport.c, TLS in tls.c).
 src_libwarren_a_SOURCES += \
 	src/net/listener.c src/net/listener.h \
-	src/net/transport.h \
+	src/net/transport.c src/net/transport.h \
 	src/net/tls.c src/net/tls.h \
 	src/net/conn.c src/net/conn.h \
 	src/net/conn_auth.c src/net/conn_auth.h \

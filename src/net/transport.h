@@ -22,7 +22,8 @@
  *    close_notify, never blocking) and frees the transport's state; the
  *    caller closes the descriptor.
  *
- * The TCP transport has no per-connection state and no allocation.
+ * The TCP transport (transport.c) has no per-connection state and no
+ * allocation.
  */
 #ifndef WARREN_NET_TRANSPORT_H
 #define WARREN_NET_TRANSPORT_H

@@ -507,6 +507,7 @@ int store_recover(struct store *s, void (*cb)(void *ctx, const struct store_reco
 		fsync(s->msgs_fd);
 	free(cp);
 	s->recovered = true;
+	s->durable = s->ticket; /* what recovery found is durable by definition */
 	st->seconds = now_s() - t0;
 	return 0;
 }
