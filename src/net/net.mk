@@ -20,7 +20,8 @@ tests_unit_conn_test_LDADD = $(UNIT_LIBS)
 # EXTERNAL over socketpairs and a broker.
 check_PROGRAMS += tests/unit/tls_test
 TESTS += tests/unit/tls_test
-tests_unit_tls_test_SOURCES = tests/unit/tls_test.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_tls_test_SOURCES = tests/unit/tls_test.c tests/unit/tls_test_broker.c \
+	tests/unit/tls_test_util.h tests/unit/runner.c tests/unit/runner.h
 tests_unit_tls_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_tls_test_LDADD = $(UNIT_LIBS)
 

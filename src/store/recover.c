@@ -313,7 +313,7 @@ static const uint8_t *map_seg(struct store *s, struct maps *mp, size_t i)
 		mp->tried[i] = true;
 		int fd = store_seg_rfd(s, g);
 		if (fd >= 0 && g->size) {
-			void *p = mmap(NULL, (size_t)g->size, PROT_READ, MAP_SHARED, fd, 0);
+			void *p = mmap(NULL, (size_t)g->size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 			if (p != MAP_FAILED) {
 				madvise(p, (size_t)g->size, MADV_SEQUENTIAL);
 				mp->base[i] = p;

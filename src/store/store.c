@@ -11,6 +11,7 @@
  * does only after the batch holding the unlink (and every copy out of the
  * segment before it) was written and synced without error.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -295,6 +296,9 @@ static struct store_seg *head_for(struct store *s, uint64_t size)
 uint8_t *store_append(struct store *s, uint64_t size, uint32_t *seg, uint64_t *off)
 {
 	struct store_batch *b = s->pending;
+
+	/* Writing before recovery would append to a state that ignores the disk. */
+	assert(s->recovered);
 	struct store_seg *g = head_for(s, size);
 	struct store_op *last = b->nops ? &b->ops[b->nops - 1] : NULL;
 

@@ -18,9 +18,20 @@ tests_unit_store_test_SOURCES = tests/unit/store_test.c tests/unit/store_test_re
 	tests/unit/runner.c tests/unit/runner.h
 tests_unit_store_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_store_test_LDADD = $(UNIT_LIBS)
+# Format-1 fixtures, found through $top_srcdir (see store_test_fsck.c).
+EXTRA_DIST += \
+	tests/unit/data/store/v1-clean/msgs/00000001.seg \
+	tests/unit/data/store/v1-clean/msgs/00000002.seg \
+	tests/unit/data/store/v1-torn/msgs/00000001.seg \
+	tests/unit/data/store/v1-torn/msgs/00000002.seg \
+	tests/unit/data/store/v1-damaged/msgs/00000001.seg \
+	tests/unit/data/store/v1-damaged/msgs/00000002.seg \
+	tests/unit/data/store/v1-badheader/msgs/00000001.seg \
+	tests/unit/data/store/v1-badheader/msgs/00000002.seg
 
-# Benchmark (not run by make check; built with it so it cannot rot):
-# make bench/store_bench && bench/store_bench --help
-check_PROGRAMS += bench/store_bench
+# Store benchmark, built on demand like bench/route_bench (broker.mk sets
+# EXTRA_PROGRAMS first): make bench/store_bench && bench/store_bench --help
+EXTRA_PROGRAMS += bench/store_bench
+CLEANFILES += bench/store_bench
 bench_store_bench_SOURCES = bench/store_bench.c
 bench_store_bench_LDADD = $(WARREN_LIBS)

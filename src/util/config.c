@@ -348,6 +348,17 @@ static const char *config_expected(const struct config_row *row)
 
 /* ---- applying one key ------------------------------------------------ */
 
+/* The count that goes with a LISTEN key's array (amqp.listen, tls.listen). */
+static int *config_listen_count(struct broker_config *c, const char *const *list)
+{
+	return list == c->tls_listen ? &c->tls_nlisten : &c->nlisten;
+}
+
+static int config_listen_count_of(const struct broker_config *c, const char *const *list)
+{
+	return list == c->tls_listen ? c->tls_nlisten : c->nlisten;
+}
+
 struct config_parser {
 	const char *path;
 	unsigned line;
@@ -356,7 +367,6 @@ struct config_parser {
 	struct config_values v;
 	struct config_store tmp;   /* strings of this load, kept only on success */
 	unsigned seen[CONFIG_NKEYS]; /* line each key was set on, 0 if not yet */
-	bool listen_replaced;
 	int section;               /* index of the first row of it, -1 before any */
 };
 
@@ -448,21 +458,25 @@ static int config_set(struct config_parser *p, const struct config_row *row, con
 		return 0;
 	}
 	case CONFIG_LISTEN: {
+		const char **list = (const char **)field;
+		int *n = config_listen_count(&p->v.cfg, list);
+		/* The first line of the key in a file replaces the list. */
+		if (!p->seen[row - config_rows])
+			*n = 0;
+		/* "none" (where it is the default) means no listener at all */
+		if (strcmp(val, "none") == 0 && strcmp(row->key.def, "none") == 0)
+			return *n == 0 ? 0 : config_fail(p, "%s = none after other %s lines",
+			                                 row->key.name, row->key.name);
 		/* Same acceptance as the listener that will bind it. */
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		char why[128];
 		if (listener_parse_addr(val, &ss, &sl, why, sizeof(why)) != 0)
 			return config_invalid(p, row, val);
-		struct broker_config *c = &p->v.cfg;
-		if (!p->listen_replaced) {
-			c->nlisten = 0;
-			p->listen_replaced = true;
-		}
-		if (c->nlisten == BROKER_MAX_LISTENERS)
-			return config_fail(p, "too many listen entries (at most %d)",
+		if (*n == BROKER_MAX_LISTENERS)
+			return config_fail(p, "too many %s entries (at most %d)", row->key.name,
 			                   BROKER_MAX_LISTENERS);
-		c->listen[c->nlisten++] = config_store_add(&p->tmp, val);
+		list[(*n)++] = config_store_add(&p->tmp, val);
 		return 0;
 	}
 	default:
@@ -719,12 +733,15 @@ void config_dump(FILE *out, const struct broker_config *cfg, int log_level)
 			config_put_string(out, k->name, s ? s : "");
 			continue;
 		}
-		case CONFIG_LISTEN:
-			if (cfg->nlisten == 0)
+		case CONFIG_LISTEN: {
+			const char *const *list = (const char *const *)field;
+			int n = config_listen_count_of(&v.cfg, list);
+			if (n == 0)
 				config_put_string(out, k->name, k->def);
-			for (int j = 0; j < cfg->nlisten; j++)
-				config_put_string(out, k->name, cfg->listen[j]);
+			for (int j = 0; j < n; j++)
+				config_put_string(out, k->name, list[j]);
 			continue;
+		}
 		case CONFIG_LEVEL:
 			snprintf(buf, sizeof(buf), "%s", log_level_name((enum log_level)log_level));
 			break;

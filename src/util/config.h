@@ -8,7 +8,8 @@
  *    store change, and err holds one line "FILE:LINE: what is wrong".
  *  - Only keys present in the file are written; everything else keeps what
  *    the caller put there (normally broker_config_defaults()).  The first
- *    "listen" line replaces the caller's listener list, later ones append.
+ *    line of a listener key ([amqp] listen, [tls] listen) replaces the
+ *    caller's list for it, later ones append.
  *  - Strings the config keeps (data_dir, listen entries) are owned by a
  *    struct config_store, which must outlive every use of the config; free
  *    it with config_store_free after the broker is gone.
@@ -30,7 +31,8 @@ enum config_type {
 	CONFIG_BOOL,     /* true/false, yes/no, on/off, 1/0 */
 	CONFIG_DURATION, /* seconds: "10", "10s", "500ms", "2m", "1h" */
 	CONFIG_SIZE,     /* bytes: "4096", "50MB", "128MiB", "1GiB" */
-	CONFIG_LISTEN,   /* HOST:PORT, [V6]:PORT or :PORT; the key may repeat */
+	CONFIG_LISTEN,   /* HOST:PORT, [V6]:PORT or :PORT; the key may repeat;
+	                  * "none" where that is the default */
 	CONFIG_LEVEL,    /* error, warning, info or debug */
 };
 

@@ -10,7 +10,7 @@ if ! command -v mandoc >/dev/null 2>&1; then
 fi
 
 status=0
-for page in "$top_srcdir"/man/warrend.8 "$top_srcdir"/man/warren.conf.5; do
+for page in "$top_srcdir"/man/*.[0-9]; do
 	out=$(mandoc -T lint -W warning "$page" 2>&1)
 	if [ -n "$out" ]; then
 		printf '%s\n' "$out"

@@ -466,7 +466,7 @@ END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 23);
+	ck_assert_uint_eq(config_key_count(), 24);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -512,6 +512,7 @@ START_TEST(test_dump_defaults)
 		"handshake_timeout = 10s\n"
 		"\n"
 		"[tls]\n"
+		"listen = none\n"
 		"cert = none\n"
 		"key = none\n"
 		"ca = none\n"
@@ -589,6 +590,29 @@ START_TEST(test_dump_round_trip)
 }
 END_TEST
 
+START_TEST(test_tls_listen)
+{
+	/* [tls] listen has its own list: the [amqp] one is untouched */
+	ck_assert_int_eq(load("[tls]\nlisten = 127.0.0.1:5671\nlisten = [::1]:5671\n"), 0);
+	ck_assert_int_eq(cfg.tls_nlisten, 2);
+	ck_assert_str_eq(cfg.tls_listen[0], "127.0.0.1:5671");
+	ck_assert_str_eq(cfg.tls_listen[1], "[::1]:5671");
+	ck_assert_int_eq(cfg.nlisten, 0);
+	char *out = dump_to_string(&cfg, level);
+	ck_assert_ptr_nonnull(strstr(out, "[tls]\nlisten = 127.0.0.1:5671\nlisten = [::1]:5671\n"));
+	ck_assert_ptr_nonnull(strstr(out, "[amqp]\nlisten = 127.0.0.1:5672\n"));
+	free(out);
+	/* the default, none, reads back as no listener */
+	ck_assert_int_eq(load("[tls]\nlisten = none\n"), 0);
+	ck_assert_int_eq(cfg.tls_nlisten, 0);
+	expect_error("[tls]\nlisten = :5671\nlisten = none\n", 3,
+	             "listen = none after other listen lines");
+	/* none is not an address for [amqp] listen, whose default is one */
+	expect_error("[amqp]\nlisten = none\n", 2,
+	             "invalid value 'none' for listen: expected HOST:PORT");
+}
+END_TEST
+
 START_TEST(test_store_outlives_reloads)
 {
 	/* Strings from an earlier load stay valid after a later one. */
@@ -635,6 +659,7 @@ Suite *unit_suite(void)
 	tcase_add_test(tc, test_keys_def_bounds);
 	tcase_add_test(tc, test_dump_defaults);
 	tcase_add_test(tc, test_dump_round_trip);
+	tcase_add_test(tc, test_tls_listen);
 	tcase_add_test(tc, test_store_outlives_reloads);
 	suite_add_tcase(s, tc);
 	return s;

@@ -231,13 +231,25 @@ static void model_remove(struct model *m, uint32_t q, size_t k)
 	m->n[q]--;
 }
 
+/* Add the store's counters to the run's totals (before it is closed). */
+static void tally(struct tstore *t, struct store_counters *tot)
+{
+	struct store_counters c;
+	store_counters_get(t->s, &c);
+	tot->compactions += c.compactions;
+	tot->segments_deleted += c.segments_deleted;
+	tot->syncs += c.syncs;
+}
+
 static void run_model(unsigned seed, int steps)
 {
 	static struct model m;
 	struct tstore t;
+	struct store_counters tot;
 	uint64_t next_id = 1;
 	size_t live = 0;
 
+	memset(&tot, 0, sizeof(tot));
 	memset(&m, 0, sizeof(m));
 	srand(seed);
 	ts_init(&t, 64 << 10);
@@ -299,9 +311,11 @@ static void run_model(unsigned seed, int steps)
 					ev_run(t.loop, EVRUN_NOWAIT);
 				}
 			}
+			tally(&t, &tot);
 			ts_reopen(&t);
 			model_check(&t, &m);
 		} else if (r < 990) {
+			tally(&t, &tot);
 			ts_close_dirty(&t);
 			ts_open(&t);
 			model_check(&t, &m);
@@ -309,11 +323,19 @@ static void run_model(unsigned seed, int steps)
 	}
 	ts_wait(&t, store_last_ticket(t.s));
 	ts_compact(&t);
+	tally(&t, &tot);
 	ts_close_dirty(&t);
 	ts_open(&t);
 	model_check(&t, &m);
 	ts_reopen(&t);
 	model_check(&t, &m);
+	/* The run exercised what it is meant to. */
+	if (getenv("STORE_MODEL_VERBOSE"))
+		fprintf(stderr, "seed %u: %llu compactions, %llu segments deleted, %llu syncs\n",
+		        seed, (unsigned long long)tot.compactions,
+		        (unsigned long long)tot.segments_deleted, (unsigned long long)tot.syncs);
+	ck_assert_uint_gt(tot.compactions, 0);
+	ck_assert_uint_gt(tot.segments_deleted, 0);
 	ts_cleanup(&t);
 }
 

@@ -2,7 +2,7 @@
  * TLS: the transport against an OpenSSL client over a socketpair
  * (handshakes, partial reads, blocked writes re-gathered from an outq,
  * client certificates and their CN, version floors, context errors and
- * reloads), SASL EXTERNAL, and a broker serving AMQP over TLS end to end.
+ * reloads).  The broker-level cases are in tls_test_broker.c.
  *
  * The PKI is made in-process once per test case (unchecked fixture) in a
  * temporary directory: a CA, a server certificate, client certificates for
@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,29 +22,21 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "auth/users.h"
-#include "broker/broker.h"
-#include "broker/queue.h"
-#include "broker/vhost.h"
-#include "codec/frame.h"
-#include "codec/gen_methods.h"
-#include "net/conn.h"
-#include "net/conn_auth.h"
 #include "net/outq.h"
 #include "net/tls.h"
 #include "runner.h"
+#include "tls_test_util.h"
 
-static char dir[64];
-static struct broker B;
-/* Stable names for settings structs (path() recycles its buffers). */
+char tt_dir[64];
+/* Stable names for settings structs (tt_path() recycles its buffers). */
 static char server_pem[128], server_key[128], ca_pem[128];
 
-static const char *path(const char *name)
+const char *tt_path(const char *name)
 {
 	static char buf[8][256];
 	static int i;
 	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tt_dir, name);
 	return buf[i];
 }
 
@@ -55,12 +46,12 @@ static void write_pem(const char *name, X509 *x, EVP_PKEY *k)
 {
 	char file[96];
 	snprintf(file, sizeof(file), "%s.pem", name);
-	FILE *f = fopen(path(file), "w");
+	FILE *f = fopen(tt_path(file), "w");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(PEM_write_X509(f, x), 1);
 	fclose(f);
 	snprintf(file, sizeof(file), "%s.key", name);
-	f = fopen(path(file), "w");
+	f = fopen(tt_path(file), "w");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
 	fclose(f);
@@ -116,14 +107,14 @@ static void leaf(const char *name, const char *cn, int cnlen, X509 *ca, EVP_PKEY
 	EVP_PKEY_free(k);
 }
 
-static void pki_setup(void)
+void tt_pki_setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/warren-tls-test.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(server_pem, sizeof(server_pem), "%s/server.pem", dir);
-	snprintf(server_key, sizeof(server_key), "%s/server.key", dir);
-	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", dir);
+	snprintf(tt_dir, sizeof(tt_dir), "/tmp/warren-tls-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tt_dir));
+	snprintf(server_pem, sizeof(server_pem), "%s/server.pem", tt_dir);
+	snprintf(server_key, sizeof(server_key), "%s/server.key", tt_dir);
+	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", tt_dir);
 	EVP_PKEY *cakey = EVP_EC_gen("P-256");
 	const char *cacn[] = { "Warren test CA" };
 	int calen[] = { -1 };
@@ -151,15 +142,15 @@ static void pki_setup(void)
 	EVP_PKEY_free(okey);
 	X509_free(ca);
 	EVP_PKEY_free(cakey);
-	FILE *f = fopen(path("garbage.pem"), "w");
+	FILE *f = fopen(tt_path("garbage.pem"), "w");
 	fputs("this is not a certificate\n", f);
 	fclose(f);
 }
 
-static void pki_teardown(void)
+void tt_pki_teardown(void)
 {
 	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tt_dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -173,24 +164,24 @@ struct pair {
 	int sfd, cfd;
 };
 
-static struct tls_settings settings(void)
+struct tls_settings tt_settings(void)
 {
 	struct tls_settings s = { .cert = server_pem, .key = server_key };
 	return s;
 }
 
-static SSL_CTX *client_ctx(const char *cert, int max_version)
+SSL_CTX *tt_client_ctx(const char *cert, int max_version)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-	ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, path("ca.pem"), NULL), 1);
+	ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, tt_path("ca.pem"), NULL), 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (cert) {
 		char f[64];
 		snprintf(f, sizeof(f), "%s.pem", cert);
-		ck_assert_int_eq(SSL_CTX_use_certificate_file(ctx, path(f), SSL_FILETYPE_PEM), 1);
+		ck_assert_int_eq(SSL_CTX_use_certificate_file(ctx, tt_path(f), SSL_FILETYPE_PEM), 1);
 		snprintf(f, sizeof(f), "%s.key", cert);
-		ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx, path(f), SSL_FILETYPE_PEM), 1);
+		ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx, tt_path(f), SSL_FILETYPE_PEM), 1);
 	}
 	if (max_version) {
 		/* old versions need OpenSSL 3's lowest security level to be offered */
@@ -202,7 +193,7 @@ static SSL_CTX *client_ctx(const char *cert, int max_version)
 	return ctx;
 }
 
-static void sockpair(int *s, int *c)
+void tt_sockpair(int *s, int *c)
 {
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -217,10 +208,10 @@ static void pair_open_tls(struct pair *p, struct tls *tls, const char *cert, int
 	char err[256];
 	memset(p, 0, sizeof(*p));
 	p->tls = tls;
-	sockpair(&p->sfd, &p->cfd);
+	tt_sockpair(&p->sfd, &p->cfd);
 	ck_assert_int_eq(tls_transport_init(tls, &p->tp, p->sfd, err, sizeof(err)), 0);
 	ck_assert(tls_transport_is(&p->tp));
-	p->cctx = client_ctx(cert, max_version);
+	p->cctx = tt_client_ctx(cert, max_version);
 	p->c = SSL_new(p->cctx);
 	SSL_set_fd(p->c, p->cfd);
 	SSL_set_connect_state(p->c);
@@ -310,7 +301,7 @@ static size_t client_read(struct pair *p, void *buf, size_t n)
 
 START_TEST(test_handshake_and_echo)
 {
-	struct tls_settings s = settings();
+	struct tls_settings s = tt_settings();
 	struct pair p;
 	pair_open(&p, &s, NULL, 0);
 	ck_assert(!tls_established(&p.tp));
@@ -344,7 +335,7 @@ END_TEST
 
 START_TEST(test_partial_reads_leave_pending)
 {
-	struct tls_settings s = settings();
+	struct tls_settings s = tt_settings();
 	struct pair p;
 	pair_open(&p, &s, NULL, 0);
 	ck_assert_int_eq(pair_handshake(&p), 0);
@@ -377,7 +368,7 @@ END_TEST
 
 START_TEST(test_blocked_writes_regather)
 {
-	struct tls_settings s = settings();
+	struct tls_settings s = tt_settings();
 	struct pair p;
 	pair_open(&p, &s, NULL, 0);
 	ck_assert_int_eq(pair_handshake(&p), 0);
@@ -444,7 +435,7 @@ END_TEST
 
 START_TEST(test_client_certificate_cn)
 {
-	struct tls_settings s = settings();
+	struct tls_settings s = tt_settings();
 	s.ca = ca_pem;
 	s.verify_peer = true;
 	static const struct {
@@ -486,7 +477,7 @@ START_TEST(test_refused_handshakes)
 		{ NULL, false, TLS1_2_VERSION, "TLSv1.3", "unsupported protocol" },
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		struct tls_settings s = settings();
+		struct tls_settings s = tt_settings();
 		s.ca = ca_pem;
 		s.verify_peer = true;
 		s.fail_if_no_peer_cert = v[i].fail_if_none;
@@ -506,7 +497,7 @@ START_TEST(test_refused_handshakes)
 		pair_close(&p, true);
 	}
 	/* TLS 1.2 is still fine by default */
-	struct tls_settings s = settings();
+	struct tls_settings s = tt_settings();
 	struct pair p;
 	pair_open(&p, &s, NULL, TLS1_2_VERSION);
 	ck_assert_int_eq(pair_handshake(&p), 0);
@@ -546,9 +537,9 @@ START_TEST(test_context_errors)
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct tls_settings s = {
-			.cert = v[i].cert ? path(v[i].cert) : NULL,
-			.key = v[i].key ? path(v[i].key) : NULL,
-			.ca = v[i].ca ? path(v[i].ca) : NULL,
+			.cert = v[i].cert ? tt_path(v[i].cert) : NULL,
+			.key = v[i].key ? tt_path(v[i].key) : NULL,
+			.ca = v[i].ca ? tt_path(v[i].ca) : NULL,
 			.min_version = v[i].minv,
 			.ciphers = v[i].ciphers,
 			.verify_peer = v[i].verify,
@@ -566,10 +557,10 @@ START_TEST(test_context_errors)
 	ck_assert_int_eq(tls_parse_version("SSLv3"), -1);
 	/* the key may sit in the certificate file */
 	char both[256];
-	snprintf(both, sizeof(both), "cat '%s' '%s' > '%s'", path("server.pem"),
-	         path("server.key"), path("both.pem"));
+	snprintf(both, sizeof(both), "cat '%s' '%s' > '%s'", tt_path("server.pem"),
+	         tt_path("server.key"), tt_path("both.pem"));
 	ck_assert_int_eq(system(both), 0);
-	struct tls_settings s = { .cert = path("both.pem"), .ciphersuites = "TLS_AES_128_GCM_SHA256" };
+	struct tls_settings s = { .cert = tt_path("both.pem"), .ciphersuites = "TLS_AES_128_GCM_SHA256" };
 	struct pair p;
 	pair_open(&p, &s, NULL, 0);
 	ck_assert_int_eq(pair_handshake(&p), 0);
@@ -581,7 +572,7 @@ END_TEST
 static void copy_file(const char *from, const char *to)
 {
 	char cmd[320];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", path(from), path(to));
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", tt_path(from), tt_path(to));
 	ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -599,7 +590,7 @@ START_TEST(test_reload)
 {
 	copy_file("server.pem", "live.pem");
 	copy_file("server.key", "live.key");
-	struct tls_settings s = { .cert = path("live.pem"), .key = path("live.key") };
+	struct tls_settings s = { .cert = tt_path("live.pem"), .key = tt_path("live.key") };
 	char err[512];
 	struct tls *tls = tls_new(&s, err, sizeof(err));
 	ck_assert_msg(tls != NULL, "%s", err);
@@ -634,339 +625,11 @@ START_TEST(test_reload)
 }
 END_TEST
 
-START_TEST(test_external_auth)
-{
-	struct broker_config cfg;
-	broker_config_defaults(&cfg);
-	ck_assert_int_eq(broker_init(&B, &cfg), 0);
-	char *user = NULL;
-	char why[160];
-	ck_assert_int_eq(conn_auth_external(&B, "guest", true, &user, why, sizeof(why)),
-	                 CONN_AUTH_OK);
-	ck_assert_str_eq(user, "guest");
-	free(user);
-	user = NULL;
-	ck_assert_int_eq(conn_auth_external(&B, "someone", true, &user, why, sizeof(why)),
-	                 CONN_AUTH_REFUSED);
-	ck_assert_str_eq(why, "EXTERNAL: user 'someone' (from the certificate CN): no such user");
-	free(user);
-	user = NULL;
-	/* once the user exists, the certificate is enough: no password asked */
-	char err[128];
-	ck_assert_int_eq(users_add(B.users, "someone", "secret", err, sizeof(err)), 0);
-	ck_assert_int_eq(conn_auth_external(&B, "someone", false, &user, why, sizeof(why)),
-	                 CONN_AUTH_OK);
-	ck_assert_str_eq(user, "someone");
-	free(user);
-	user = NULL;
-	ck_assert_int_eq(conn_auth_external(&B, "guest", false, &user, why, sizeof(why)),
-	                 CONN_AUTH_REFUSED);
-	ck_assert_str_eq(why, "user 'guest' can only connect via localhost");
-	free(user);
-	user = NULL;
-	ck_assert_int_eq(conn_auth_external(&B, NULL, true, &user, why, sizeof(why)),
-	                 CONN_AUTH_REFUSED);
-	ck_assert_ptr_null(user);
-	ck_assert_ptr_nonnull(strstr(why, "no verified TLS"));
-	broker_free(&B);
-}
-END_TEST
-
-/* ---- a broker over TLS ----------------------------------------------- */
-
-static struct pair C; /* C.tp unused: the broker's connection owns the server side */
-static uint8_t inbuf[1 << 20];
-static size_t inlen, inused;
-
-static void pump(void)
-{
-	for (int i = 0; i < 4; i++)
-		ev_run(B.loop, EVRUN_NOWAIT);
-}
-
-static void broker_open(bool verify, const char *client_cert, double handshake_timeout)
-{
-	struct broker_config cfg;
-	broker_config_defaults(&cfg);
-	cfg.data_dir = "/tmp";
-	cfg.disk_free_limit = 0;
-	cfg.handshake_timeout = handshake_timeout;
-	ck_assert_int_eq(broker_init(&B, &cfg), 0);
-	B.log.level = LOG_ERROR;
-	struct tls_settings s = settings();
-	if (verify) {
-		s.ca = ca_pem;
-		s.verify_peer = true;
-	}
-	char err[256];
-	B.tls = tls_new(&s, err, sizeof(err));
-	ck_assert_msg(B.tls != NULL, "%s", err);
-	memset(&C, 0, sizeof(C));
-	sockpair(&C.sfd, &C.cfd);
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	conn_accept_tls(&B, C.sfd, (struct sockaddr *)&sin, sizeof(sin));
-	C.cctx = client_ctx(client_cert, 0);
-	C.c = SSL_new(C.cctx);
-	SSL_set_fd(C.c, C.cfd);
-	SSL_set_connect_state(C.c);
-	inlen = inused = 0;
-}
-
-static void broker_close(void)
-{
-	SSL_free(C.c);
-	SSL_CTX_free(C.cctx);
-	close(C.cfd);
-	broker_free(&B); /* closes C.sfd with the connection */
-}
-
-static void send_all(const void *buf, size_t n)
-{
-	size_t done = 0;
-	for (int i = 0; done < n && i < 100000; i++) {
-		size_t k;
-		ERR_clear_error();
-		if (SSL_write_ex(C.c, (const uint8_t *)buf + done, n - done, &k) == 1)
-			done += k;
-		else
-			ck_assert_int_ne(SSL_get_error(C.c, 0), SSL_ERROR_SSL);
-		pump();
-	}
-	ck_assert_uint_eq(done, n);
-	pump();
-}
-
-static void send_method(uint16_t ch, uint32_t id, const void *args)
-{
-	uint8_t buf[4096];
-	size_t n = codec_method_size(id, args);
-	frame_put_header(buf, FRAME_METHOD, ch, (uint32_t)n);
-	struct wr w = wr_init(buf + FRAME_HEADER_SIZE, n);
-	ck_assert_int_eq(codec_method_encode(&w, id, args), CODEC_OK);
-	buf[FRAME_HEADER_SIZE + n] = FRAME_END_OCTET;
-	send_all(buf, n + FRAME_OVERHEAD);
-}
-
-/* The next frame from the broker; false once the stream ended. */
-static bool recv_frame(struct frame *f)
-{
-	memmove(inbuf, inbuf + inused, inlen - inused);
-	inlen -= inused;
-	inused = 0;
-	for (int tries = 0; tries < 2000; tries++) {
-		size_t n;
-		if (inlen && frame_parse(inbuf, inlen, 0, f, &n) == CODEC_OK) {
-			inused = n;
-			return true;
-		}
-		pump();
-		size_t k;
-		ERR_clear_error();
-		if (SSL_read_ex(C.c, inbuf + inlen, sizeof(inbuf) - inlen, &k) == 1) {
-			inlen += k;
-			continue;
-		}
-		int e = SSL_get_error(C.c, 0);
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-			return false;
-		usleep(500);
-	}
-	ck_abort_msg("no frame from the broker");
-	return false;
-}
-
-static uint32_t recv_method(union codec_method_args *a)
-{
-	struct frame f;
-	ck_assert(recv_frame(&f));
-	ck_assert_int_eq(f.type, FRAME_METHOD);
-	uint32_t id;
-	ck_assert_int_eq(codec_method_decode(f.payload, &id, a), CODEC_OK);
-	return id;
-}
-
-static void expect(uint32_t want, union codec_method_args *a)
-{
-	union codec_method_args tmp;
-	uint32_t id = recv_method(a ? a : &tmp);
-	ck_assert_msg(id == want, "expected %s, got %s", codec_method_name(want),
-	              codec_method_name(id));
-}
-
-/* Header and connection.start; returns the offered mechanisms. */
-static const char *amqp_start(void)
-{
-	static const uint8_t hdr[] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
-	static char mechs[64];
-	send_all(hdr, sizeof(hdr));
-	union codec_method_args a;
-	expect(CODEC_CONNECTION_START, &a);
-	struct bytes m = a.connection_start.mechanisms;
-	snprintf(mechs, sizeof(mechs), "%.*s", (int)m.len, (const char *)m.ptr);
-	return mechs;
-}
-
-static void amqp_open(const char *mechanism)
-{
-	static const uint8_t plain[] = "\0guest\0guest";
-	struct codec_connection_start_ok so = {
-		.mechanism = bytes_of(mechanism),
-		.response = strcmp(mechanism, "PLAIN") == 0 ? (struct bytes){ plain, sizeof(plain) - 1 }
-		                                            : bytes_of(""),
-		.locale = bytes_of("en_US"),
-	};
-	send_method(0, CODEC_CONNECTION_START_OK, &so);
-	expect(CODEC_CONNECTION_TUNE, NULL);
-	struct codec_connection_tune_ok t = { .frame_max = 131072 };
-	send_method(0, CODEC_CONNECTION_TUNE_OK, &t);
-	struct codec_connection_open o = { .virtual_host = bytes_of("/") };
-	send_method(0, CODEC_CONNECTION_OPEN, &o);
-	expect(CODEC_CONNECTION_OPEN_OK, NULL);
-	struct codec_channel_open co = { 0 };
-	send_method(1, CODEC_CHANNEL_OPEN, &co);
-	expect(CODEC_CHANNEL_OPEN_OK, NULL);
-}
-
-START_TEST(test_broker_external_offered_and_accepted)
-{
-	broker_open(true, "guest", 10.0);
-	ck_assert_str_eq(amqp_start(), "PLAIN AMQPLAIN EXTERNAL");
-	amqp_open("EXTERNAL");
-	ck_assert_str_eq(B.conns->user, "guest");
-	broker_close();
-}
-END_TEST
-
-START_TEST(test_broker_external_refused)
-{
-	/* no client certificate: EXTERNAL is not offered, and refused if tried */
-	broker_open(true, NULL, 10.0);
-	ck_assert_str_eq(amqp_start(), "PLAIN AMQPLAIN");
-	struct codec_connection_start_ok so = {
-		.client_properties = { NULL, 0 },
-		.mechanism = bytes_of("EXTERNAL"),
-		.response = bytes_of(""),
-		.locale = bytes_of("en_US"),
-	};
-	send_method(0, CODEC_CONNECTION_START_OK, &so);
-	struct frame f;
-	ck_assert(!recv_frame(&f)); /* no authentication_failure_close: hang up */
-	ck_assert_uint_eq(B.nconns, 0);
-	broker_close();
-
-	/* a verified certificate naming no user */
-	broker_open(true, "someone", 10.0);
-	ck_assert_str_eq(amqp_start(), "PLAIN AMQPLAIN EXTERNAL");
-	send_method(0, CODEC_CONNECTION_START_OK, &so);
-	ck_assert(!recv_frame(&f));
-	broker_close();
-}
-END_TEST
-
-/* A publish frame sequence for queue q with a body of n bytes into out;
- * returns its length. */
-static size_t build_publish(uint8_t *out, const uint8_t *body, size_t len)
-{
-	struct codec_basic_publish pm = { .routing_key = bytes_of("q") };
-	size_t mlen = codec_method_size(CODEC_BASIC_PUBLISH, &pm);
-	frame_put_header(out, FRAME_METHOD, 1, (uint32_t)mlen);
-	struct wr w = wr_init(out + FRAME_HEADER_SIZE, mlen);
-	ck_assert_int_eq(codec_method_encode(&w, CODEC_BASIC_PUBLISH, &pm), CODEC_OK);
-	size_t n = FRAME_HEADER_SIZE + mlen;
-	out[n++] = FRAME_END_OCTET;
-	frame_put_header(out + n, FRAME_HEADER, 1, 14);
-	w = wr_init(out + n + FRAME_HEADER_SIZE, 14);
-	wr_u16(&w, CODEC_CLASS_BASIC);
-	wr_u16(&w, 0);
-	wr_u64(&w, len);
-	wr_u16(&w, 0);
-	n += FRAME_HEADER_SIZE + 14;
-	out[n++] = FRAME_END_OCTET;
-	for (size_t off = 0; off < len;) {
-		size_t k = len - off < 131064 ? len - off : 131064;
-		frame_put_header(out + n, FRAME_BODY, 1, (uint32_t)k);
-		memcpy(out + n + FRAME_HEADER_SIZE, body + off, k);
-		n += FRAME_HEADER_SIZE + k;
-		out[n++] = FRAME_END_OCTET;
-		off += k;
-	}
-	return n;
-}
-
-/*
- * Publishes larger than one read.  Whatever a read leaves inside TLS is
- * reachable only through the before-sleep drain: once the client stops
- * writing, the socket never becomes readable again.
- */
-START_TEST(test_broker_large_publish_and_get)
-{
-	broker_open(false, NULL, 10.0);
-	ck_assert_str_eq(amqp_start(), "PLAIN AMQPLAIN");
-	amqp_open("PLAIN");
-	struct codec_queue_declare d = { .queue = bytes_of("q") };
-	send_method(1, CODEC_QUEUE_DECLARE, &d);
-	expect(CODEC_QUEUE_DECLARE_OK, NULL);
-	struct queue *q = vhost_queue_find(B.vhosts[0], bytes_of("q"));
-	ck_assert_ptr_nonnull(q);
-
-	enum { BODY = 300000 };
-	static uint8_t msg[BODY + 4096], body[BODY], back[BODY];
-	for (size_t i = 0; i < BODY; i++)
-		body[i] = (uint8_t)(i % 253);
-	static const size_t sizes[] = { 70000, 100000, 140000, BODY };
-	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
-		size_t len = sizes[t];
-		size_t n = build_publish(msg, body, len);
-		/* as much as the socket takes before the broker runs */
-		size_t done = 0, k;
-		while (done < n && SSL_write_ex(C.c, msg + done, n - done, &k) == 1)
-			done += k;
-		ERR_clear_error();
-		send_all(msg + done, n - done);
-		for (int i = 0; i < 50 && q->ready == 0; i++)
-			ev_run(B.loop, EVRUN_NOWAIT);
-		ck_assert_msg(q->ready == 1, "body of %zu bytes: not all read", len);
-		ck_assert_ptr_null(B.conns_pending);
-
-		struct codec_basic_get g = { .queue = bytes_of("q"), .no_ack = true };
-		send_method(1, CODEC_BASIC_GET, &g);
-		expect(CODEC_BASIC_GET_OK, NULL);
-		struct frame f;
-		ck_assert(recv_frame(&f));
-		ck_assert_int_eq(f.type, FRAME_HEADER);
-		size_t got = 0;
-		while (got < len) {
-			ck_assert(recv_frame(&f));
-			ck_assert_int_eq(f.type, FRAME_BODY);
-			ck_assert_uint_le(got + f.payload.len, len);
-			memcpy(back + got, f.payload.ptr, f.payload.len);
-			got += f.payload.len;
-		}
-		ck_assert(memcmp(back, body, len) == 0);
-	}
-	broker_close();
-}
-END_TEST
-
-START_TEST(test_broker_handshake_timeout)
-{
-	/* a client that connects and never says hello */
-	broker_open(false, NULL, 0.2);
-	ck_assert_uint_eq(B.nconns, 1);
-	for (int i = 0; i < 100 && B.nconns > 0; i++) {
-		ev_run(B.loop, EVRUN_ONCE);
-	}
-	ck_assert_uint_eq(B.nconns, 0);
-	broker_close();
-}
-END_TEST
-
 Suite *unit_suite(void)
 {
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("transport");
-	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
+	tcase_add_unchecked_fixture(tc, tt_pki_setup, tt_pki_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_handshake_and_echo);
 	tcase_add_test(tc, test_partial_reads_leave_pending);
@@ -975,15 +638,7 @@ Suite *unit_suite(void)
 	tcase_add_test(tc, test_refused_handshakes);
 	tcase_add_test(tc, test_context_errors);
 	tcase_add_test(tc, test_reload);
-	tcase_add_test(tc, test_external_auth);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("broker");
-	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_broker_external_offered_and_accepted);
-	tcase_add_test(tc, test_broker_external_refused);
-	tcase_add_test(tc, test_broker_large_publish_and_get);
-	tcase_add_test(tc, test_broker_handshake_timeout);
-	suite_add_tcase(s, tc);
+	suite_add_tcase(s, tt_broker_case());
 	return s;
 }
