@@ -351,12 +351,19 @@ int main(int argc, char **argv)
 		goto out_broker;
 	}
 	char aerr[512];
+	/* Recovery finishes before anything listens: clients never see a
+	 * half-restored broker. */
+	if (broker_store_open(&b, cfg.store_sync, aerr, sizeof(aerr)) != 0) {
+		fprintf(stderr, "warrend: %s\n", aerr);
+		goto out_broker;
+	}
 	/* before the listeners: the socket exists once AMQP clients can connect */
 	adm = admin_open(&b, b.users, cfg.admin_socket, aerr, sizeof(aerr));
 	if (!adm) {
 		fprintf(stderr, "warrend: %s\n", aerr);
 		goto out_broker;
 	}
+	admin_set_changed_hook(adm, broker_defs_changed, &b);
 	if (broker_listen(&b) != 0)
 		goto out_broker;
 	int ready_fd = -1;

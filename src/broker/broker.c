@@ -126,6 +126,7 @@ void broker_forget_queue(struct broker *b, struct queue *q)
 static void broker_queue_gone(void *ctx, struct queue *q)
 {
 	broker_forget_queue(ctx, q);
+	broker_persist_queue_gone(ctx, q);
 }
 
 struct vhost *broker_vhost_new(struct broker *b, const char *name)
@@ -147,6 +148,7 @@ static void hook_dead_letter(void *ctx, struct queue *q, struct message *m,
 	struct broker *b = ctx;
 	struct vhost *vh = broker_vhost_find(b, q->vhost_name, strlen(q->vhost_name));
 	struct exchange *x = vh ? vhost_exchange_find(vh, exchange) : NULL;
+	m->id = ++b->next_message_id; /* a new message: the store writes it anew */
 	if (x) {
 		struct codec_basic_props p;
 		struct rd r = rd_init(m->props.ptr, m->props.len);
@@ -224,6 +226,8 @@ static const struct queue_hooks broker_hooks = {
 	.schedule = hook_schedule,
 	.dead_letter = hook_dead_letter,
 	.unused = hook_unused,
+	.enqueued = broker_persist_enqueued,
+	.removed = broker_persist_removed,
 };
 
 const struct queue_hooks *broker_queue_hooks(void)
@@ -266,6 +270,13 @@ static void broker_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents
 	conn_drain_pending(b);
 	broker_run_pending(b);
 	broker_delete_doomed(b);
+	if (b->defs_dirty) {
+		char err[256];
+		if (broker_defs_save(b, err, sizeof(err)) != 0)
+			log_error(&b->log, "saving definitions: %s", err);
+	}
+	if (b->store)
+		store_kick(b->store);
 	broker_release_replies(b);
 	conn_flush_dirty(b);
 	conn_reap(b);
@@ -305,12 +316,19 @@ static void broker_set_alarm(struct broker *b, bool *flag, bool on, const char *
 		conn_alarm_changed(c, any);
 }
 
+void broker_disk_alarm(struct broker *b, bool on)
+{
+	broker_set_alarm(b, &b->disk_alarm, on, "disk");
+}
+
 static void broker_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct broker *b = (struct broker *)((char *)w - offsetof(struct broker, tick));
 	(void)loop;
 	(void)revents;
 	broker_set_alarm(b, &b->memory_alarm, broker_rss() > b->memory_limit, "memory");
+	if (b->store)
+		store_compact_maybe(b->store);
 	struct statvfs sv;
 	if (b->cfg.disk_free_limit && statvfs(b->cfg.data_dir, &sv) == 0) {
 		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
@@ -538,6 +556,8 @@ void broker_free(struct broker *b)
 		conn_destroy(b->conns, NULL);
 	conn_reap(b);
 	broker_delete_doomed(b);
+	/* before the vhosts: freeing them must not drop durable queues */
+	broker_store_close(b);
 	for (int i = 0; i < b->nlisteners; i++)
 		listener_close(b->listeners[i]);
 	ev_idle_stop(b->loop, &b->pending_idle);

@@ -12,6 +12,7 @@
 #include "broker/exchange.h"
 #include "codec/wire.h"
 #include "net/outq.h"
+#include "store/store.h"
 #include "util/hmap.h"
 #include "util/log.h"
 
@@ -21,6 +22,7 @@ struct conn;
 struct listener;
 struct queue_hooks;
 struct users;
+struct message;
 struct tls;
 
 #define BROKER_MAX_LISTENERS 16
@@ -37,6 +39,7 @@ struct broker_config {
 	uint32_t frame_max;          /* offered in connection.tune */
 	uint16_t heartbeat;          /* seconds, offered in connection.tune */
 	double handshake_timeout;    /* seconds to reach connection.open-ok */
+	enum store_sync store_sync;  /* when a persistent message counts as safe */
 	uint64_t max_message_size;   /* bytes */
 	uint32_t max_connections;    /* 0 = unlimited */
 	size_t conn_output_limit;    /* stop delivering/reading past this many queued bytes */
@@ -104,6 +107,13 @@ struct broker {
 	/* channels owing confirms or commit-oks (channel_confirm.c) */
 	struct channel **confirm_chans;
 	size_t nconfirm, capconfirm;
+	struct store *store;    /* NULL: nothing persists (unit tests) */
+	uint32_t next_store_queue_id;
+	uint64_t publish_ticket; /* highest store ticket of the publish being routed */
+	bool defs_dirty;        /* durable definitions changed behind a client's back */
+	bool loading;           /* restoring definitions: do not save them */
+	char *defs_saved;       /* the last definitions document written */
+	size_t defs_saved_len;
 	uint64_t store_durable; /* every store ticket <= this is on disk */
 	uint64_t store_failed;  /* tickets <= this whose write failed */
 	uint64_t next_message_id;
@@ -143,6 +153,19 @@ void broker_forget_queue(struct broker *b, struct queue *q);
 /* Begin graceful shutdown: close listeners, close clients with 320. */
 void broker_stop(struct broker *b);
 uint64_t broker_rss(void);
+/* Persistence (broker_store.c). */
+int broker_store_open(struct broker *b, enum store_sync sync, char *err, size_t errcap);
+void broker_store_close(struct broker *b);
+int broker_defs_save(struct broker *b, char *err, size_t errcap);
+/* Definitions changed outside a channel (warrenctl): save before sleeping. */
+void broker_defs_changed(void *b);
+uint32_t broker_queue_store_id(struct broker *b, struct queue *q);
+void broker_persist_enqueued(void *ctx, struct queue *q, struct message *m);
+void broker_persist_removed(void *ctx, struct queue *q, struct message *m);
+void broker_persist_delivered(struct broker *b, struct queue *q, const struct message *m);
+void broker_persist_queue_gone(struct broker *b, struct queue *q);
+/* Raise or clear the free-disk alarm (also raised by store write errors). */
+void broker_disk_alarm(struct broker *b, bool on);
 /* Send the confirms and commit-oks whose store tickets are durable. */
 void broker_release_replies(struct broker *b);
 /* Routing keys from a CC or BCC header (an array of longstr) into keys[]. */

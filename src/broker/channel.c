@@ -118,6 +118,21 @@ bool channel_allowed(struct channel *ch, enum users_perm kind, const char *type,
 	return false;
 }
 
+/*
+ * Durable definitions reach the disk before the -ok that confirms them
+ * (a save writes only when something durable changed).
+ */
+static bool channel_defs_saved(struct channel *ch, uint32_t method_id)
+{
+	char err[256];
+	if (broker_defs_save(ch->own.b, err, sizeof(err)) == 0)
+		return true;
+	log_error(&ch->own.b->log, "saving definitions: %s", err);
+	ch->own.ops->hard_error(ch->own.conn, CODEC_INTERNAL_ERROR,
+	                        "INTERNAL_ERROR - cannot save definitions", method_id);
+	return false;
+}
+
 /* ---- exchange class -------------------------------------------------- */
 
 static void on_exchange_declare(struct channel *ch, struct codec_exchange_declare *m)
@@ -128,6 +143,8 @@ static void on_exchange_declare(struct channel *ch, struct codec_exchange_declar
 	if (vhost_exchange_declare(ch->own.vhost, m->exchange, m->type, m->passive, m->durable,
 	                           m->auto_delete, m->internal, m->arguments, &ch->err) != 0)
 		return channel_fail(ch, CODEC_EXCHANGE_DECLARE);
+	if (m->durable && !m->passive && !channel_defs_saved(ch, CODEC_EXCHANGE_DECLARE))
+		return;
 	if (!m->no_wait) {
 		struct codec_exchange_declare_ok ok = { 0 };
 		channel_send(ch, CODEC_EXCHANGE_DECLARE_OK, &ok);
@@ -140,6 +157,8 @@ static void on_exchange_delete(struct channel *ch, struct codec_exchange_delete 
 		return;
 	if (vhost_exchange_delete(ch->own.vhost, m->exchange, m->if_unused, &ch->err) != 0)
 		return channel_fail(ch, CODEC_EXCHANGE_DELETE);
+	if (!channel_defs_saved(ch, CODEC_EXCHANGE_DELETE))
+		return;
 	if (!m->no_wait) {
 		struct codec_exchange_delete_ok ok = { 0 };
 		channel_send(ch, CODEC_EXCHANGE_DELETE_OK, &ok);
@@ -159,6 +178,8 @@ static void on_exchange_bind(struct channel *ch, struct codec_exchange_bind *m, 
 	uint32_t id = bind ? CODEC_EXCHANGE_BIND : CODEC_EXCHANGE_UNBIND;
 	if (rc != 0)
 		return channel_fail(ch, id);
+	if (!channel_defs_saved(ch, id))
+		return;
 	if (!m->no_wait) {
 		if (bind) {
 			struct codec_exchange_bind_ok ok = { 0 };
@@ -186,6 +207,9 @@ static void on_queue_declare(struct channel *ch, struct codec_queue_declare *m)
 	snprintf(ch->last_queue, sizeof(ch->last_queue), "%.*s", (int)q->name.len,
 	         (const char *)q->name.ptr);
 	queue_touch(q, broker_now_ms(b));
+	if ((q->flags & QUEUE_F_DURABLE) && !m->passive &&
+	    !channel_defs_saved(ch, CODEC_QUEUE_DECLARE))
+		return;
 	if (!m->no_wait) {
 		struct codec_queue_declare_ok ok = {
 			.queue = q->name,
@@ -212,6 +236,8 @@ static void on_queue_bind(struct channel *ch, struct codec_queue_bind *m, bool b
 	                                   m->arguments, &ch->err);
 	if (rc != 0)
 		return channel_fail(ch, id);
+	if (!channel_defs_saved(ch, id))
+		return;
 	if (bind && !m->no_wait) {
 		struct codec_queue_bind_ok ok = { 0 };
 		channel_send(ch, CODEC_QUEUE_BIND_OK, &ok);
@@ -249,6 +275,8 @@ static void on_queue_delete(struct channel *ch, struct codec_queue_delete *m)
 		if (vhost_queue_delete(ch->own.vhost, qn, m->if_unused, m->if_empty, &n,
 		                       &ch->err) != 0)
 			return channel_fail(ch, CODEC_QUEUE_DELETE);
+		if (!channel_defs_saved(ch, CODEC_QUEUE_DELETE))
+			return;
 	}
 	if (!m->no_wait) {
 		struct codec_queue_delete_ok ok = { .message_count = n };

@@ -154,6 +154,7 @@ static void cons_deliver(struct consumer *c, struct queue *q, struct queue_entry
 	ua_push(ch, tag, q, c, e);
 	cc->unacked++;
 	ch->unacked_count++;
+	broker_persist_delivered(ch->own.b, q, m);
 }
 
 void channel_note_noack_tag(struct channel *ch, uint64_t tag)
@@ -307,6 +308,7 @@ static void on_get(struct channel *ch, struct codec_basic_get *m)
 	}
 	ua_push(ch, tag, q, NULL, &e);
 	ch->unacked_count++;
+	broker_persist_delivered(ch->own.b, q, e.msg);
 }
 
 /* ---- acknowledgements ------------------------------------------------ */
@@ -393,19 +395,26 @@ static void tx_discard(struct channel *ch)
 	ch->ntxa = 0;
 }
 
-static void tx_commit(struct channel *ch)
+/* Returns the store ticket the commit-ok must wait for, or UINT64_MAX when
+ * the channel failed. */
+static uint64_t tx_commit(struct channel *ch)
 {
 	size_t np = ch->ntxp;
+	uint64_t ticket = 0;
 	ch->ntxp = 0;
-	for (size_t i = 0; i < np; i++)
-		channel_publish_route(ch, ch->txp[i].msg, ch->txp[i].mandatory, 0);
+	for (size_t i = 0; i < np; i++) {
+		uint64_t t = channel_publish_route(ch, ch->txp[i].msg, ch->txp[i].mandatory, 0);
+		if (t > ticket)
+			ticket = t;
+	}
 	size_t na = ch->ntxa;
 	ch->ntxa = 0;
 	for (size_t i = 0; i < na; i++) {
 		struct tx_ack *a = &ch->txa[i];
 		if (settle_tags(ch, a->tag, a->multiple, (enum settle_kind)a->kind, CODEC_TX_COMMIT) != 0)
-			return;
+			return UINT64_MAX;
 	}
+	return ticket;
 }
 
 /* ---- dispatch -------------------------------------------------------- */
@@ -507,11 +516,11 @@ int channel_basic_method(struct channel *ch, uint32_t id, union codec_method_arg
 			return 0;
 		}
 		if (id == CODEC_TX_COMMIT) {
-			tx_commit(ch);
-			if (ch->st != CHANNEL_ST_OPEN)
+			uint64_t ticket = tx_commit(ch);
+			if (ticket == UINT64_MAX || ch->st != CHANNEL_ST_OPEN)
 				return 0;
-			struct codec_tx_commit_ok ok = { 0 };
-			channel_send(ch, CODEC_TX_COMMIT_OK, &ok);
+			/* commit-ok once the transaction's persistent messages are on disk */
+			channel_reply_later(ch, 0, ticket, PENDING_COMMIT_OK);
 		} else {
 			tx_discard(ch);
 			struct codec_tx_rollback_ok ok = { 0 };

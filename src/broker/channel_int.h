@@ -112,7 +112,8 @@ void channel_replies_forget(struct channel *ch);
 /* channel_publish.c */
 void channel_on_publish(struct channel *ch, struct codec_basic_publish *m);
 /* Route a complete message and answer for it (return, confirm). Consumes m. */
-void channel_publish_route(struct channel *ch, struct message *m, bool mandatory, uint64_t seq);
+uint64_t channel_publish_route(struct channel *ch, struct message *m, bool mandatory,
+                               uint64_t seq); /* returns the store ticket to wait for */
 void channel_basic_teardown(struct channel *ch);
 /* A no-ack delivery used delivery tag `tag` (keeps the unacked ring exact). */
 void channel_note_noack_tag(struct channel *ch, uint64_t tag);

@@ -44,7 +44,7 @@ static struct message *strip_bcc(struct message *m, const struct codec_basic_pro
 }
 
 /* Route a complete message and answer for it (return, confirm). Consumes m. */
-void channel_publish_route(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
+uint64_t channel_publish_route(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
 {
 	struct vhost *vh = ch->own.vhost;
 	struct exchange *x = vhost_exchange_find(vh, m->exchange);
@@ -79,12 +79,14 @@ void channel_publish_route(struct channel *ch, struct message *m, bool mandatory
 		if (qm != m)
 			message_unref(qm);
 		message_unref(m);
-		return;
+		return 0;
 	}
 	if (x)
 		exchange_route(vh, x, keys, nkeys, p.headers, rr);
 	bool rejected = false;
 	int64_t now = broker_now_ms(ch->own.b);
+	/* the queues' enqueued hooks raise this to the store ticket to wait for */
+	ch->own.b->publish_ticket = 0;
 	for (size_t i = 0; i < rr->n; i++)
 		if (queue_publish(rr->queues[i], qm, now) == QUEUE_PUBLISH_REJECTED)
 			rejected = true;
@@ -96,11 +98,13 @@ void channel_publish_route(struct channel *ch, struct message *m, bool mandatory
 		};
 		ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_RETURN, &ret, qm);
 	}
+	uint64_t ticket = ch->own.b->publish_ticket;
 	if (seq)
-		channel_reply_later(ch, seq, 0, rejected ? PENDING_NACK : PENDING_ACK);
+		channel_reply_later(ch, seq, ticket, rejected ? PENDING_NACK : PENDING_ACK);
 	if (qm != m)
 		message_unref(qm);
 	message_unref(m);
+	return ticket;
 }
 
 /* RabbitMQ's names for field types, as its error texts show them. */

@@ -9,3 +9,4 @@ src_libwarren_a_SOURCES += \
 	src/broker/message.h \
 	src/util/log.c src/util/log.h src/util/log_syslog.c src/util/log_syslog.h \
 	src/util/xalloc.c src/util/xalloc.h
+src_libwarren_a_SOURCES += src/broker/broker_store.c

@@ -16,6 +16,7 @@ struct message {
 	uint32_t refs;
 	uint8_t priority;      /* 0 when the property is absent */
 	bool persistent;       /* delivery-mode 2 */
+	bool stored;           /* written to the message store */
 	int64_t ttl_ms;        /* per-message expiration property, -1 if none */
 	uint64_t id;           /* set by the broker; unique per run */
 	struct bytes exchange; /* point into data[] */

@@ -119,6 +119,7 @@ static struct queue_entry ready_pop(struct queue *q, uint32_t l)
 static void drop_entry(struct queue *q, struct queue_entry *e, enum queue_dl_reason r)
 {
 	queue_dead_letter_from(q, e->msg, r);
+	queue_note_removed(q, e->msg);
 	message_unref(e->msg);
 	e->msg = NULL;
 }
@@ -170,6 +171,7 @@ static uint32_t drop_all_ready(struct queue *q)
 
 	while ((l = queue_top_level(q)) >= 0) {
 		struct queue_entry e = ready_pop(q, (uint32_t)l);
+		queue_note_removed(q, e.msg);
 		message_unref(e.msg);
 		n++;
 	}
@@ -320,6 +322,7 @@ int queue_publish(struct queue *q, struct message *m, int64_t now_ms)
 		struct consumer *c = queue_pick_consumer(q);
 		if (c) {
 			message_ref(m);
+			queue_note_enqueued(q, m);
 			queue_deliver_to(q, c, &e);
 			return QUEUE_PUBLISH_OK;
 		}
@@ -329,10 +332,21 @@ int queue_publish(struct queue *q, struct message *m, int64_t now_ms)
 		}
 	}
 	message_ref(m);
+	queue_note_enqueued(q, m);
 	ready_insert(q, &e, true);
 	enforce_limits(q);
 	queue_schedule(q);
 	return QUEUE_PUBLISH_OK;
+}
+
+void queue_restore(struct queue *q, struct message *m, bool redelivered, int64_t now_ms)
+{
+	int64_t ttl = effective_ttl(q, m);
+	/* TTLs count again from the restart: the store keeps no arrival time */
+	struct queue_entry e = { m, q->next_seq++, ttl >= 0 ? now_ms + ttl : -1,
+	                         redelivered ? 1u : 0u, redelivered };
+	message_ref(m);
+	ready_insert(q, &e, true);
 }
 
 /* ----------------------------------------------------------- dispatch */
@@ -376,11 +390,14 @@ int queue_get(struct queue *q, int64_t now_ms, bool no_ack, struct queue_entry *
 	out->delivery_count++;
 	if (!no_ack)
 		q->unacked++;
+	else
+		queue_note_removed(q, out->msg);
 	return 1;
 }
 
 void queue_settle(struct queue *q, struct queue_entry *e)
 {
+	queue_note_removed(q, e->msg);
 	message_unref(e->msg);
 	e->msg = NULL;
 	unacked_done(q);

@@ -103,6 +103,12 @@ struct queue_hooks {   /* set by the broker glue, called by the queue */
 	/* an auto-delete queue lost its last consumer: the glue deletes it
 	 * (q is not touched by the queue after this call) */
 	void (*unused)(void *ctx, struct queue *q);
+	/* Persistence (optional): m entered the queue (inserted, or handed
+	 * straight to a consumer), and m left it for good (acked, dropped,
+	 * expired, purged, auto-acked).  Not called while the queue is being
+	 * deleted: the glue drops the whole queue from the store then. */
+	void (*enqueued)(void *ctx, struct queue *q, struct message *m);
+	void (*removed)(void *ctx, struct queue *q, struct message *m);
 };
 
 /* One message in the queue or handed to a consumer.  Copied by value: the
@@ -136,6 +142,7 @@ struct queue {
 	void *hooks_ctx;
 	void *route_data;           /* reserved for the routing module */
 	uint64_t route_mark;        /* reserved for the routing module */
+	uint32_t store_id;          /* durable queues: the store's id, 0 until assigned */
 	bool glue_scheduled;        /* reserved for the broker glue: lets it drop
 	                             * repeated hooks->schedule calls in O(1) */
 
@@ -180,7 +187,11 @@ uint32_t queue_message_count(const struct queue *q);   /* ready messages */
 uint32_t queue_consumer_count(const struct queue *q);
 uint32_t queue_unacked_count(const struct queue *q);
 uint64_t queue_ready_bytes(const struct queue *q);      /* body bytes of ready messages */
-uint32_t queue_purge(struct queue *q);                 /* drops ready messages, returns how many */
+uint32_t queue_purge(struct queue *q);
+/* Recovery: append m (the queue takes a reference) as it was before a
+ * restart, without the enqueued hook; redelivered marks a message that had
+ * been delivered and not acked. */
+void queue_restore(struct queue *q, struct message *m, bool redelivered, int64_t now_ms);                 /* drops ready messages, returns how many */
 
 enum { QUEUE_PUBLISH_OK = 0, QUEUE_PUBLISH_REJECTED = 1 };
 /*

@@ -49,6 +49,8 @@ void queue_deliver_to(struct queue *q, struct consumer *c, struct queue_entry *e
 	e->delivery_count++;
 	if (!c->no_ack)
 		q->unacked++;
+	else
+		queue_note_removed(q, e->msg);
 	/* Move on before calling out, so nothing of c is used afterwards. */
 	if (c->group)
 		c->group->cursor = c->rr_next;

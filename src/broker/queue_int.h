@@ -85,3 +85,16 @@ void queue_cancel_consumers(struct queue *q);
 void queue_dead_letter_from(struct queue *q, struct message *m, enum queue_dl_reason r);
 
 #endif
+
+/* The persistence hooks (see struct queue_hooks); no-ops without them. */
+static inline void queue_note_enqueued(struct queue *q, struct message *m)
+{
+	if (q->hooks && q->hooks->enqueued)
+		q->hooks->enqueued(q->hooks_ctx, q, m);
+}
+
+static inline void queue_note_removed(struct queue *q, struct message *m)
+{
+	if (!q->deleting && q->hooks && q->hooks->removed)
+		q->hooks->removed(q->hooks_ctx, q, m);
+}

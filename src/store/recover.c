@@ -280,8 +280,8 @@ int store_load(struct store *s, bool readonly, struct store_stats *st)
 	free(ids);
 	s->head_open = false;
 	if (s->nsegs) {
-		s->written_seg = s->segs[s->nsegs - 1].id;
-		s->written_off = s->segs[s->nsegs - 1].size;
+		s->written_seg = s->append_seg = s->segs[s->nsegs - 1].id;
+		s->written_off = s->append_off = s->segs[s->nsegs - 1].size;
 	}
 	return 0;
 }

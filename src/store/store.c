@@ -198,6 +198,7 @@ static struct store_batch *batch_new(struct store *s)
 
 	if (b) {
 		s->spare = b->next;
+		s->nspare--;
 		b->len = b->nops = b->nrelocs = 0;
 		b->upto = 0;
 		b->error = 0;
@@ -317,6 +318,8 @@ uint8_t *store_append(struct store *s, uint64_t size, uint32_t *seg, uint64_t *o
 		op->src = b->len;
 	}
 	g->size += size;
+	s->append_seg = g->id;
+	s->append_off = g->size;
 	return batch_room(b, size);
 }
 
@@ -338,6 +341,8 @@ void store_append_copy(struct store *s, const struct store_seg *src, uint64_t sr
 	*seg = g->id;
 	*off = g->size;
 	g->size += len;
+	s->append_seg = g->id;
+	s->append_off = g->size;
 }
 
 void store_append_unlink(struct store *s, uint32_t seg)
@@ -377,13 +382,8 @@ void store_kick(struct store *s)
 	if ((!b->nops && !b->error) || !s->thread_started)
 		return;
 	b->upto = s->ticket;
-	if (s->head_open) {
-		b->end_seg = s->segs[s->nsegs - 1].id;
-		b->end_off = s->segs[s->nsegs - 1].size;
-	} else {
-		b->end_seg = s->written_seg;
-		b->end_off = s->written_off;
-	}
+	b->end_seg = s->append_seg;
+	b->end_off = s->append_off;
 	s->pending = batch_new(s);
 	pthread_mutex_lock(&s->mu);
 	if (s->todo_tail)

@@ -57,7 +57,10 @@ struct store_config {
  */
 typedef void (*store_durable_fn)(void *ctx, uint64_t upto, int error);
 
-/* Creates the directories, takes an exclusive flock on dir/lock; -1 and a one-line err naming the path. */
+/*
+ * Creates the directories and takes an exclusive flock on dir/lock; -1 and
+ * a one-line err naming the path on failure.  loop is required.
+ */
 int store_open(struct store **out, const struct store_config *cfg, struct ev_loop *loop,
                store_durable_fn cb, void *ctx, char *err, size_t errcap);
 /*
@@ -126,7 +129,10 @@ int store_recover(struct store *s, void (*cb)(void *ctx, const struct store_reco
 /* Highest msg_id seen by recovery (the broker continues above it). */
 uint64_t store_max_msg_id(const struct store *s);
 
-/* Delete fully-acked segments; start compacting a sparse one (in the thread).  Cheap: call every second. */
+/*
+ * Delete fully-acked segments; start compacting a sparse one (the reading
+ * and copying happen in the store thread).  Cheap: call every second.
+ */
 void store_compact_maybe(struct store *s);
 
 struct store_counters {
@@ -142,7 +148,11 @@ struct store_counters {
 };
 void store_counters_get(struct store *s, struct store_counters *c);
 
-/* Offline (broker stopped): verify every file, print a summary; repair rewrites damaged files keeping intact records. */
+/*
+ * Offline (broker stopped): verify every file and print a summary; repair
+ * rewrites damaged files keeping the intact records.  0 clean, 1 problems
+ * repaired, 2 problems found and left, -1 could not check.
+ */
 int store_fsck(const char *dir, bool repair, FILE *out);
 /* Print a queue's live messages. */
 int store_dump(const char *dir, uint32_t queue_id, FILE *out);

@@ -174,6 +174,8 @@ struct store {
 	bool head_open;         /* segs[nsegs-1] takes appends */
 	uint32_t written_seg;   /* everything before (written_seg, written_off) is on disk */
 	uint64_t written_off;
+	uint32_t append_seg;    /* where the last record appended ends */
+	uint64_t append_off;
 
 	struct store_idx msgs;   /* of struct store_msg */
 	struct store_idx queues; /* of struct store_qslot */

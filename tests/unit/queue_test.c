@@ -61,6 +61,44 @@ START_TEST(test_fifo_get_counts)
 }
 END_TEST
 
+/* Every entry that enters is reported once, and once more when it leaves
+ * for good (ack, auto-ack, purge, drop-head); requeue and delete are not. */
+START_TEST(test_persistence_hooks)
+{
+	struct queue_args a = args_default();
+	a.max_length = 3;
+	struct queue *q = mk_queue("q", 0, &a, &H);
+	struct queue_entry e;
+
+	pub(q, "a", 0);
+	pub(q, "b", 0);
+	ck_assert_int_eq(H.enqueued, 2);
+	ck_assert_int_eq(H.removed, 0);
+	ck_assert_int_eq(queue_get(q, 0, false, &e), 1);
+	ck_assert_int_eq(H.removed, 0);  /* delivered, not settled */
+	queue_requeue(q, &e);
+	ck_assert_int_eq(H.removed, 0);  /* back in the queue */
+	ck_assert_int_eq(queue_get(q, 0, false, &e), 1);
+	queue_settle(q, &e);
+	ck_assert_int_eq(H.removed, 1);  /* acked */
+	ck_assert_int_eq(queue_get(q, 0, true, &e), 1);
+	message_unref(e.msg);
+	ck_assert_int_eq(H.removed, 2);  /* auto-acked */
+	pub(q, "c", 0);
+	pub(q, "d", 0);
+	pub(q, "e", 0);
+	pub(q, "f", 0);                  /* drop-head removes "c" */
+	ck_assert_int_eq(H.enqueued, 6);
+	ck_assert_int_eq(H.removed, 3);
+	ck_assert_uint_eq(queue_purge(q), 3);
+	ck_assert_int_eq(H.removed, 6);
+	pub(q, "g", 0);
+	queue_delete(q);                 /* the glue drops the queue as a whole */
+	ck_assert_int_eq(H.enqueued, 7);
+	ck_assert_int_eq(H.removed, 6);
+}
+END_TEST
+
 START_TEST(test_round_robin)
 {
 	struct queue_args a = args_default();
@@ -545,7 +583,8 @@ static void reenter_dead_letter(void *ctx, struct queue *q, struct message *m,
 	message_unref(m);
 }
 
-static const struct queue_hooks reenter_hooks = { fake_schedule, reenter_dead_letter, fake_unused };
+static const struct queue_hooks reenter_hooks = { fake_schedule, reenter_dead_letter, fake_unused,
+	                                          NULL, NULL };
 
 START_TEST(test_reentrant_dead_letter)
 {
@@ -598,6 +637,7 @@ Suite *unit_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_fifo_get_counts);
+	tcase_add_test(tc, test_persistence_hooks);
 	tcase_add_test(tc, test_round_robin);
 	tcase_add_test(tc, test_budget_reschedules);
 	tcase_add_test(tc, test_consumer_priority);

@@ -105,6 +105,8 @@ static inline bool body_is(const struct message *m, const char *s)
 struct fake_hooks {
 	int schedules;
 	int unused;
+	int enqueued;  /* persistence hooks: entries in and out */
+	int removed;
 	bool delete_on_unused;
 	struct message *dl[FAKE_MAX];
 	size_t ndl;
@@ -137,7 +139,22 @@ static inline void fake_unused(void *ctx, struct queue *q)
 		queue_delete(q);
 }
 
-static const struct queue_hooks fake_hook_ops = { fake_schedule, fake_dead_letter, fake_unused };
+static inline void fake_enqueued(void *ctx, struct queue *q, struct message *m)
+{
+	(void)q;
+	(void)m;
+	((struct fake_hooks *)ctx)->enqueued++;
+}
+
+static inline void fake_removed(void *ctx, struct queue *q, struct message *m)
+{
+	(void)q;
+	(void)m;
+	((struct fake_hooks *)ctx)->removed++;
+}
+
+static const struct queue_hooks fake_hook_ops = { fake_schedule, fake_dead_letter, fake_unused,
+	                                          fake_enqueued, fake_removed };
 
 static inline void fake_hooks_clear(struct fake_hooks *h)
 {

@@ -499,16 +499,28 @@ START_TEST(test_write_error_reported)
 
 	memset(body, 'e', sizeof(body));
 	signal(SIGXFSZ, SIG_IGN);
-	ts_init(&t, 1 << 20);
+	ts_init(&t, 64 << 10);
 	ts_open(&t);
+	/* A first segment whose messages are all acked: deletable. */
+	for (uint64_t i = 1000; i < 1020; i++) {
+		store_msg_write(t.s, i, bytes_of(""), bytes_of("k"), bytes_of(""),
+		                (uint8_t *)body, sizeof(body));
+		store_enqueue(t.s, 3, i);
+	}
+	for (uint64_t i = 1000; i < 1020; i++)
+		tk = store_ack(t.s, 3, i);
 	good = ts_pub(&t, 1, 1, "survivor");
 	ts_wait(&t, good);
 	ck_assert_int_eq(t.last_error, 0);
-	/* Files may not grow past 32 KiB from now on: writes fail with EFBIG. */
+	int nseg = ts_count_segments(t.dir);
+	ck_assert_int_ge(nseg, 2);
+	/* Files may not grow much from now on: writes fail with EFBIG. */
+	char *head = ts_last_segment(t.dir);
 	getrlimit(RLIMIT_FSIZE, &rl);
-	rl.rlim_cur = 32 << 10;
+	rl.rlim_cur = ts_file_size(head) + 6000;
+	free(head);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-	for (uint64_t i = 2; i < 20; i++) {
+	for (uint64_t i = 2; i < 12; i++) {
 		store_msg_write(t.s, i, bytes_of(""), bytes_of("k"), bytes_of(""),
 		                (uint8_t *)body, sizeof(body));
 		tk = store_enqueue(t.s, 1, i);
@@ -519,7 +531,6 @@ START_TEST(test_write_error_reported)
 	struct store_counters c;
 	store_counters_get(t.s, &c);
 	ck_assert_uint_ge(c.errors, 1);
-	/* After a failure nothing is deleted any more. */
 	ck_assert(t.s->failed);
 	rl.rlim_cur = rl.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
@@ -527,6 +538,9 @@ START_TEST(test_write_error_reported)
 	tk = ts_pub(&t, 100, 2, "after");
 	ts_wait(&t, tk);
 	ck_assert_int_eq(t.last_error, 0);
+	/* After a failure nothing is deleted, not even the fully acked segment. */
+	ts_compact(&t);
+	ck_assert_int_eq(ts_count_segments(t.dir), nseg);
 	ts_reopen(&t);
 	/*
 	 * What was durable before the failure and after it is intact.  Of the
@@ -541,7 +555,11 @@ START_TEST(test_write_error_reported)
 	for (size_t i = 1; i + 1 < t.ngot; i++)
 		ck_assert_uint_eq(t.got[i].msg_id, i + 1);
 	ck_assert_str_eq(ts_queue_str(&t, 2, buf, sizeof(buf)), "100");
+	ck_assert_str_eq(ts_queue_str(&t, 3, buf, sizeof(buf)), "");
 	ck_assert_uint_le(t.st.damaged_records, 1);
+	/* Reopened, the store deletes again. */
+	ts_compact(&t);
+	ck_assert_int_lt(ts_count_segments(t.dir), nseg);
 	ts_cleanup(&t);
 }
 END_TEST
@@ -602,6 +620,35 @@ START_TEST(test_msg_read)
 	ts_wait(&t, tk);
 	ck_assert_int_eq(store_msg_read(t.s, 9, buf, sizeof(big)), -1);
 	ck_assert_int_eq(errno, ENOENT);
+	ts_cleanup(&t);
+}
+END_TEST
+
+START_TEST(test_big_message)
+{
+	struct tstore t;
+	size_t n = 300 << 10;
+	uint8_t *big = malloc(n), *back = malloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		big[i] = (uint8_t)(i ^ (i >> 9));
+	/* Bigger than a segment: it gets a segment of its own. */
+	ts_init(&t, 64 << 10);
+	ts_open(&t);
+	ts_pub(&t, 1, 1, "small");
+	store_msg_write(t.s, 2, bytes_of(""), bytes_of("k"), bytes_of(""), big, n);
+	store_enqueue(t.s, 1, 2);
+	ts_wait(&t, ts_pub(&t, 3, 1, "after"));
+	ck_assert_int_eq(ts_count_segments(t.dir), 3);
+	ck_assert_int_eq(store_msg_read(t.s, 2, back, n), 0);
+	ck_assert_mem_eq(back, big, n);
+	ts_reopen(&t);
+	ck_assert_uint_eq(t.ngot, 3);
+	ck_assert_uint_eq(t.got[1].body_len, n);
+	ck_assert_mem_eq(t.got[1].body, big, n);
+	ck_assert_int_eq(store_msg_read(t.s, 2, back, n), 0);
+	free(big);
+	free(back);
 	ts_cleanup(&t);
 }
 END_TEST
@@ -667,6 +714,7 @@ Suite *unit_suite(void)
 	tcase_add_test(tc, test_write_error_reported);
 	tcase_add_test(tc, test_refused_record);
 	tcase_add_test(tc, test_msg_read);
+	tcase_add_test(tc, test_big_message);
 	tcase_add_test(tc, test_defs);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -24,7 +24,8 @@ static uint64_t pub_fixture(struct tstore *t, uint64_t id, uint32_t q)
 	char body[32];
 	snprintf(body, sizeof(body), "message %llu", (unsigned long long)id);
 	store_msg_write(t->s, id, bytes_of("amq.direct"), bytes_of("k1"),
-	                (struct bytes){ (const uint8_t *)"\x10\x00\x02", 3 }, (const uint8_t *)body, strlen(body));
+	                (struct bytes){ (const uint8_t *)"\x10\x00\x02", 3 },
+	                (const uint8_t *)body, strlen(body));
 	return store_enqueue(t->s, q, id);
 }
 

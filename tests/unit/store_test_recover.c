@@ -25,7 +25,8 @@ static uint64_t fill_basic(struct tstore *t)
 	for (uint64_t i = 1; i <= 6; i++) {
 		snprintf(body, sizeof(body), "body %llu", (unsigned long long)i);
 		store_msg_write(t->s, i, bytes_of("amq.direct"), bytes_of("key"),
-		                (struct bytes){ (const uint8_t *)"\x80\x00\x02", 3 }, (const uint8_t *)body, strlen(body));
+		                (struct bytes){ (const uint8_t *)"\x80\x00\x02", 3 },
+		                (const uint8_t *)body, strlen(body));
 		store_enqueue(t->s, 1, i);
 		if (i == 1 || i == 4)
 			store_enqueue(t->s, 2, i);
