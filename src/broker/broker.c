@@ -171,6 +171,9 @@ static void hook_dead_letter(void *ctx, struct queue *q, struct message *m,
 			if (queue_dead_letter_is_cycle(m, rr.queues[i]->name))
 				continue;
 			queue_publish(rr.queues[i], m, now);
+			int64_t at = queue_next_expiry(rr.queues[i]);
+			if (at >= 0)
+				broker_expiry_hint(b, at);
 		}
 		route_result_free(&rr);
 	}
@@ -314,6 +317,50 @@ static void broker_set_alarm(struct broker *b, bool *flag, bool on, const char *
 	bool any = b->memory_alarm || b->disk_alarm;
 	for (struct conn *c = b->conns; c; c = c->next)
 		conn_alarm_changed(c, any);
+}
+
+/*
+ * Message TTLs.  The 1 s tick would let a message outlive a short TTL by up
+ * to a second; this timer fires at the earliest expiry any queue has, so
+ * messages expire (and dead-letter) on time, as in RabbitMQ.  It runs only
+ * while some queue holds a message with a TTL.
+ */
+static void broker_expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct broker *b = (struct broker *)((char *)w - offsetof(struct broker, expiry));
+	(void)loop;
+	(void)revents;
+	int64_t now = broker_now_ms(b);
+	int64_t next = -1;
+	for (size_t i = 0; i < b->nvhosts; i++) {
+		size_t it = 0;
+		struct bytes key;
+		void *val;
+		while (hmap_next(&b->vhosts[i]->queues, &it, &key, &val)) {
+			struct queue *q = val;
+			int64_t at = queue_next_expiry(q);
+			if (at >= 0 && at <= now) {
+				queue_expire(q, now);
+				at = queue_next_expiry(q);
+			}
+			if (at >= 0 && (next < 0 || at < next))
+				next = at;
+		}
+	}
+	b->expiry_at = -1;
+	if (next >= 0)
+		broker_expiry_hint(b, next);
+}
+
+void broker_expiry_hint(struct broker *b, int64_t at_ms)
+{
+	if (b->expiry_at >= 0 && b->expiry_at <= at_ms)
+		return;
+	b->expiry_at = at_ms;
+	double delay = (double)(at_ms - broker_now_ms(b)) / 1000.0;
+	ev_timer_stop(b->loop, &b->expiry);
+	ev_timer_set(&b->expiry, delay > 0 ? delay + 0.001 : 0.001, 0.);
+	ev_timer_start(b->loop, &b->expiry);
 }
 
 void broker_disk_alarm(struct broker *b, bool on)
@@ -481,6 +528,8 @@ int broker_init(struct broker *b, const struct broker_config *cfg)
 	ev_prepare_start(b->loop, &b->before_sleep);
 	ev_idle_init(&b->pending_idle, broker_pending_idle);
 	ev_timer_init(&b->tick, broker_tick, 1.0, 1.0);
+	ev_timer_init(&b->expiry, broker_expire_cb, 1.0, 0.);
+	b->expiry_at = -1;
 	ev_timer_start(b->loop, &b->tick);
 	/* the tick must not keep a stopping loop alive on its own */
 	return 0;

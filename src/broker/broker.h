@@ -42,6 +42,9 @@ struct broker_config {
 	enum store_sync store_sync;  /* when a persistent message counts as safe */
 	uint64_t max_message_size;   /* bytes */
 	uint32_t max_connections;    /* 0 = unlimited */
+	uint32_t max_connections_per_user;  /* open connections per user; 0 = unlimited */
+	uint32_t max_connections_per_vhost; /* open connections per vhost; 0 = unlimited */
+	uint32_t max_queues_per_vhost;      /* 0 = unlimited */
 	size_t conn_output_limit;    /* stop delivering/reading past this many queued bytes */
 	double vm_memory_high_watermark; /* fraction of RAM */
 	uint64_t disk_free_limit;    /* bytes */
@@ -58,6 +61,7 @@ struct broker_config {
 	const char *tls_min_version; /* "TLSv1.2" or "TLSv1.3" */
 	bool tls_verify_peer;        /* ask for and verify client certificates */
 	bool tls_fail_if_no_peer_cert; /* refuse TLS clients without a certificate */
+	const char *run_as_user;     /* account to switch to after binding; NULL or "none": stay */
 };
 
 void broker_config_defaults(struct broker_config *cfg);
@@ -126,6 +130,8 @@ struct broker {
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_prepare before_sleep;
 	ev_timer tick;
+	ev_timer expiry;          /* earliest message TTL expiry (broker_expiry_hint) */
+	int64_t expiry_at;        /* when it fires, ms; -1 = idle */
 	ev_tstamp stop_deadline;
 	int exit_code;
 };
@@ -166,6 +172,9 @@ void broker_persist_delivered(struct broker *b, struct queue *q, const struct me
 void broker_persist_queue_gone(struct broker *b, struct queue *q);
 /* Raise or clear the free-disk alarm (also raised by store write errors). */
 void broker_disk_alarm(struct broker *b, bool on);
+/* A queue holds a message that expires at at_ms: make sure the expiry
+ * timer fires by then. */
+void broker_expiry_hint(struct broker *b, int64_t at_ms);
 /* Send the confirms and commit-oks whose store tickets are durable. */
 void broker_release_replies(struct broker *b);
 /* Routing keys from a CC or BCC header (an array of longstr) into keys[]. */

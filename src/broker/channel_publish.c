@@ -87,9 +87,14 @@ uint64_t channel_publish_route(struct channel *ch, struct message *m, bool manda
 	int64_t now = broker_now_ms(ch->own.b);
 	/* the queues' enqueued hooks raise this to the store ticket to wait for */
 	ch->own.b->publish_ticket = 0;
-	for (size_t i = 0; i < rr->n; i++)
-		if (queue_publish(rr->queues[i], qm, now) == QUEUE_PUBLISH_REJECTED)
+	for (size_t i = 0; i < rr->n; i++) {
+		struct queue *q = rr->queues[i];
+		if (queue_publish(q, qm, now) == QUEUE_PUBLISH_REJECTED)
 			rejected = true;
+		int64_t at = queue_next_expiry(q);
+		if (at >= 0)
+			broker_expiry_hint(ch->own.b, at);
+	}
 	if (rr->n == 0 && mandatory) {
 		/* basic.return goes out before the confirm: pika relies on the order */
 		struct codec_basic_return ret = {
