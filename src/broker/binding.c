@@ -262,29 +262,6 @@ bool binding_value_equal(const struct fvalue *a, const struct fvalue *b, bool nu
 	}
 }
 
-const char *binding_type_name(char type)
-{
-	switch (type) {
-	case 't': return "bool";
-	case 'b': return "byte";
-	case 'B': return "unsignedbyte";
-	case 's': return "short";
-	case 'u': return "unsignedshort";
-	case 'I': return "signedint";
-	case 'i': return "unsignedint";
-	case 'l': return "long";
-	case 'f': return "float";
-	case 'd': return "double";
-	case 'D': return "decimal";
-	case 'S': return "longstr";
-	case 'x': return "binary";
-	case 'A': return "array";
-	case 'T': return "timestamp";
-	case 'F': return "table";
-	case 'V': return "void";
-	default: return "unknown";
-	}
-}
 
 /* Erlang prints floats in the shortest form that reads back exactly, always
  * with a fraction and with exponents like "1.0e20". */
@@ -366,11 +343,11 @@ int binding_arg_equiv(struct ftable cur, struct ftable req, const char *key, con
 		snprintf(rs, sizeof(rs), "'%s'", rv);
 	} else if (hc) {
 		binding_value_render(cv, sizeof(cv), &c);
-		snprintf(cs, sizeof(cs), "the value '%s' of type '%s'", cv, binding_type_name(c.type));
+		snprintf(cs, sizeof(cs), "the value '%s' of type '%s'", cv, ftable_type_name(c.type));
 		snprintf(rs, sizeof(rs), "none");
 	} else {
 		binding_value_render(rv, sizeof(rv), &r);
-		snprintf(rs, sizeof(rs), "the value '%s' of type '%s'", rv, binding_type_name(r.type));
+		snprintf(rs, sizeof(rs), "the value '%s' of type '%s'", rv, ftable_type_name(r.type));
 		snprintf(cs, sizeof(cs), "none");
 	}
 	return reply_set(err, CODEC_PRECONDITION_FAILED,

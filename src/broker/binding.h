@@ -105,8 +105,6 @@ bool binding_value_equal(const struct fvalue *a, const struct fvalue *b, bool nu
 int binding_arg_equiv(struct ftable cur, struct ftable req, const char *key, const char *kind,
                       struct bytes name, const char *vhost_name, struct reply *err);
 
-/* RabbitMQ's type name for a field value's type letter ("signedint", ...). */
-const char *binding_type_name(char type);
 /* Render a value as RabbitMQ's error texts do ('~tp' of the Erlang term). */
 void binding_value_render(char *buf, size_t cap, const struct fvalue *v);
 

@@ -112,29 +112,6 @@ uint64_t channel_publish_route(struct channel *ch, struct message *m, bool manda
 	return ticket;
 }
 
-/* RabbitMQ's names for field types, as its error texts show them. */
-static const char *field_type_name(char t)
-{
-	switch (t) {
-	case 'S': return "longstr";
-	case 'I': return "signedint";
-	case 'i': return "unsignedint";
-	case 'l': return "long";
-	case 'F': return "table";
-	case 't': return "bool";
-	case 'b': return "byte";
-	case 'B': return "unsignedbyte";
-	case 's': return "short";
-	case 'u': return "unsignedshort";
-	case 'f': return "float";
-	case 'd': return "double";
-	case 'D': return "decimal";
-	case 'T': return "timestamp";
-	case 'x': return "binary";
-	case 'V': return "void";
-	default: return "unknown";
-	}
-}
 
 /* CC and BCC must be arrays: RabbitMQ refuses the message otherwise. */
 static int check_cc_headers(struct channel *ch, const struct message *m)
@@ -149,7 +126,7 @@ static int check_cc_headers(struct channel *ch, const struct message *m)
 		if (ftable_get(p.headers, keys[i], &v) == 1 && v.type != 'A') {
 			reply_set(&ch->err, CODEC_PRECONDITION_FAILED,
 			          "invalid message: {unacceptable_type_in_header,\"%s\",%s}", keys[i],
-			          field_type_name(v.type));
+			          ftable_type_name(v.type));
 			channel_fail(ch, CODEC_BASIC_PUBLISH);
 			return -1;
 		}

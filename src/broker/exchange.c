@@ -199,7 +199,7 @@ int vhost_exchange_declare(struct vhost *vh, struct bytes name, struct bytes typ
 		return reply_set(err, CODEC_PRECONDITION_FAILED,
 		                 "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in "
 		                 "vhost '%s'",
-		                 binding_type_name(ae.type), names_render(nb, name), vh->name);
+		                 ftable_type_name(ae.type), names_render(nb, name), vh->name);
 	uint32_t flags = (durable ? EXCHANGE_F_DURABLE : 0) |
 	                 (auto_delete ? EXCHANGE_F_AUTO_DELETE : 0) |
 	                 (internal ? EXCHANGE_F_INTERNAL : 0);

@@ -80,7 +80,7 @@ static int headers_validate(struct exchange *x, struct bytes key, struct ftable 
 		                 r);
 	return reply_set(err, CODEC_PRECONDITION_FAILED,
 	                 "Invalid x-match field type %s (value %s); expected longstr",
-	                 binding_type_name(v.type), r);
+	                 ftable_type_name(v.type), r);
 }
 
 static void headers_init(struct exchange *x)

@@ -15,30 +15,6 @@
 #include "codec/gen_methods.h"
 #include "util/xalloc.h"
 
-/* RabbitMQ's names for the field types (rabbit_binary_parser). */
-static const char *arg_type_name(char t)
-{
-	switch (t) {
-	case 't': return "bool";
-	case 'b': return "byte";
-	case 'B': return "unsignedbyte";
-	case 's': return "short";
-	case 'u': return "unsignedshort";
-	case 'I': return "signedint";
-	case 'i': return "unsignedint";
-	case 'l': return "long";
-	case 'f': return "float";
-	case 'd': return "double";
-	case 'D': return "decimal";
-	case 'S': return "longstr";
-	case 'x': return "binary";
-	case 'A': return "array";
-	case 'T': return "timestamp";
-	case 'F': return "table";
-	case 'V': return "void";
-	default: return "unknown";
-	}
-}
 
 static bool arg_is_int(const struct fvalue *v, int64_t *out)
 {
@@ -77,7 +53,7 @@ static int check_int(const struct arg_ctx *c, const char *key, const struct fval
                      int64_t *n)
 {
 	if (!arg_is_int(v, n))
-		return arg_fail(c, key, "\"expected integer, got %s\"", arg_type_name(v->type));
+		return arg_fail(c, key, "\"expected integer, got %s\"", ftable_type_name(v->type));
 	return 0;
 }
 
@@ -103,7 +79,7 @@ static int check_expiry(const struct arg_ctx *c, const char *key, int64_t n)
 static int check_str(const struct arg_ctx *c, const char *key, const struct fvalue *v)
 {
 	if (v->type != 'S')
-		return arg_fail(c, key, "{unacceptable_type,%s}", arg_type_name(v->type));
+		return arg_fail(c, key, "{unacceptable_type,%s}", ftable_type_name(v->type));
 	return 0;
 }
 
@@ -200,7 +176,7 @@ static int parse_declare(const struct arg_ctx *c, struct queue_args *out)
 	if (ftable_get(c->args, "x-dead-letter-exchange", &v) && v.type != 'S')
 		return reply_set(c->err, CODEC_PRECONDITION_FAILED,
 		                 "invalid type '%s' for arg 'x-dead-letter-exchange' in "
-		                 "queue '%s' in vhost '%s'", arg_type_name(v.type), c->qname,
+		                 "queue '%s' in vhost '%s'", ftable_type_name(v.type), c->qname,
 		                 c->vhost);
 
 	if (ftable_get(c->args, "x-expires", &v)) {
@@ -278,7 +254,7 @@ static int parse_declare(const struct arg_ctx *c, struct queue_args *out)
 	if (ftable_get(c->args, "x-single-active-consumer", &v)) {
 		if (v.type != 't')
 			return arg_fail(c, "x-single-active-consumer", "{unacceptable_type,%s}",
-			                arg_type_name(v.type));
+			                ftable_type_name(v.type));
 		out->single_active_consumer = v.v.b;
 	}
 	if (ftable_get(c->args, "x-queue-type", &v)) {
@@ -349,7 +325,7 @@ int queue_consume_args_parse(struct ftable args, struct bytes qname, const char 
 	}
 	if (ftable_get(args, "x-cancel-on-ha-failover", &v) && v.type != 't')
 		return arg_fail(&c, "x-cancel-on-ha-failover", "{unacceptable_type,%s}",
-		                arg_type_name(v.type));
+		                ftable_type_name(v.type));
 	return 0;
 }
 

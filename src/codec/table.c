@@ -743,3 +743,27 @@ int wr_table(struct wr *w, struct ftable t)
 	struct bytes b = { t.ptr, t.len };
 	return wr_longstr(w, b);
 }
+
+const char *ftable_type_name(char type)
+{
+	switch (type) {
+	case 't': return "bool";
+	case 'b': return "byte";
+	case 'B': return "unsignedbyte";
+	case 's': return "short";
+	case 'u': return "unsignedshort";
+	case 'I': return "signedint";
+	case 'i': return "unsignedint";
+	case 'l': return "long";
+	case 'f': return "float";
+	case 'd': return "double";
+	case 'D': return "decimal";
+	case 'S': return "longstr";
+	case 'x': return "binary";
+	case 'A': return "array";
+	case 'T': return "timestamp";
+	case 'F': return "table";
+	case 'V': return "void";
+	default: return "unknown";
+	}
+}

@@ -75,6 +75,10 @@ int farray_next(struct ftable_iter *it, struct fvalue *val);
  * the first one wins. */
 int ftable_get(struct ftable t, const char *key, struct fvalue *val);
 
+/* The name of a field type letter as RabbitMQ's error texts spell it
+ * ("longstr", "signedint", ...); "unknown" for other letters. */
+const char *ftable_type_name(char type);
+
 /* Integer value of any integer-typed field (b B s u I i l T); false otherwise
  * (and for a timestamp above INT64_MAX). */
 bool fvalue_as_int(const struct fvalue *v, int64_t *out);
