@@ -2,7 +2,8 @@
  * warren-perf: shared declarations of the load generator.
  *
  * The program is split by concern:
- *   warren-perf.c  options, the progress/summary reporting, main()
+ *   warren-perf.c  the progress/summary reporting, main()
+ *   perf_opts.c    the command line
  *   perf_conn.c    one AMQP client connection over a non-blocking socket:
  *                  handshake, buffered frame I/O, synchronous RPC helpers
  *   perf_hist.c    fixed log-linear latency histogram and the per-thread
@@ -72,6 +73,14 @@ struct perf_opts {
 	pid_t broker_pid;        /* 0 = not given */
 	bool keep, json, quiet;
 };
+
+/* ---- command line (perf_opts.c) ---- */
+void perf_opts_defaults(struct perf_opts *o);
+/* Fill o from the URI (only the parts it has); 0 or -1 with a message. */
+int perf_opts_uri(struct perf_opts *o, const char *uri);
+/* 0 to run, 1 to exit successfully (--help, --version), -1 on a usage
+ * error (already reported on stderr). */
+int perf_opts_parse(struct perf_opts *o, int argc, char **argv);
 
 /* ---- clock ---- */
 uint64_t perf_now_ns(void);

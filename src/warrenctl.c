@@ -2,32 +2,46 @@
  * warrenctl: the operator's command line for a running warrend, in the
  * spirit of rabbitmqctl.  It turns a command and its arguments into one
  * JSON request on the daemon's admin socket (see src/admin/admin.h), waits
- * for the one-line answer and prints it as a table or as JSON.
+ * for the one-line answer and prints it as a table or as JSON.  Two
+ * commands, fsck and dump, work offline instead: they read the data
+ * directory of a stopped daemon through the store (src/store/store.h).
  *
  * Exit status: 0 done, 1 the broker refused or the command failed, 2 bad
  * usage, 69 (EX_UNAVAILABLE) the daemon could not be reached or did not
- * answer.  warrenctl(1) documents the commands.
+ * answer; fsck adds 3 (damage left) and 4 (damage repaired).
+ * warrenctl(1) documents the commands.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
 #include "admin/ctl.h"
+#include "store/store.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
-enum { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2, CTL_UNAVAILABLE = 69 };
+enum {
+	CTL_OK = 0,
+	CTL_FAILED = 1,
+	CTL_USAGE = 2,
+	CTL_DAMAGED = 3,  /* fsck: damage found and left as it is */
+	CTL_REPAIRED = 4, /* fsck --repair: damage found, repaired, re-checked clean */
+	CTL_UNAVAILABLE = 69,
+};
 
 enum {
 	O_VHOST = 1,     /* -p VHOST */
@@ -35,6 +49,9 @@ enum {
 	O_IF_EMPTY = 4,  /* -e, --if-empty */
 	O_IF_UNUSED = 8, /* -u, --if-unused */
 	O_DURABLE = 16,  /* --durable-only */
+	O_DATA_DIR = 32, /* -d, --data-dir DIR (offline commands) */
+	O_REPAIR = 64,   /* --repair */
+	O_OFFLINE = 128, /* not an option: the command runs without the daemon */
 };
 
 struct ctl_cmd {
@@ -108,6 +125,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "import_definitions", "FILE|-", 1, 1, 0, NULL, NULL,
 	  "Importing definitions in JSON from a file at \"%1\" ..." },
 	{ "log_level", "[LEVEL]", 0, 1, 0, NULL, NULL, NULL },
+	{ "fsck", "--data-dir DIR [--repair]", 0, 0, O_OFFLINE | O_DATA_DIR | O_REPAIR, NULL,
+	  NULL, NULL },
+	{ "dump", "--data-dir DIR [-p VHOST] QUEUE", 1, 1, O_OFFLINE | O_DATA_DIR | O_VHOST, NULL,
+	  NULL, NULL },
 };
 
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -120,7 +141,8 @@ struct ctl {
 	const struct ctl_cmd *cmd;
 	const char *vhost;
 	const char *tags;
-	bool if_empty, if_unused, durable_only;
+	bool if_empty, if_unused, durable_only, repair;
+	const char *data_dir; /* offline commands: the stopped daemon's data directory */
 	char **pos;
 	int npos;
 	const char *cols[64];
@@ -143,7 +165,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %s%s%s\n", ctl_cmds[i].name, ctl_cmds[i].synopsis[0] ? " " : "",
 		        ctl_cmds[i].synopsis);
 	fprintf(f, "exit status: 0 ok, 1 the command failed, 2 usage error, "
-	           "69 the daemon is not reachable\n");
+	           "69 the daemon is not reachable;\n"
+	           "  fsck: 3 damage found and left, 4 damage repaired\n");
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -212,12 +235,16 @@ static int parse_command_args(struct ctl *c, int argc, char **argv)
 			need = O_IF_UNUSED;
 		else if (!strcmp(a, "--durable-only"))
 			need = O_DURABLE;
+		else if (!strcmp(a, "-d") || !strcmp(a, "--data-dir"))
+			need = O_DATA_DIR;
+		else if (!strcmp(a, "--repair"))
+			need = O_REPAIR;
 		else
 			return usage_error("%s: unknown option '%s' (use -- before an argument "
 			                   "that starts with '-')", cmd->name, a);
 		if (!(cmd->opts & need))
 			return usage_error("%s does not take %s", cmd->name, a);
-		if (need == O_VHOST || need == O_TAGS) {
+		if (need == O_VHOST || need == O_TAGS || need == O_DATA_DIR) {
 			if (i + 1 >= argc)
 				return usage_error("%s needs a value", a);
 			val = argv[++i];
@@ -227,6 +254,8 @@ static int parse_command_args(struct ctl *c, int argc, char **argv)
 		case O_TAGS: c->tags = val; break;
 		case O_IF_EMPTY: c->if_empty = true; break;
 		case O_IF_UNUSED: c->if_unused = true; break;
+		case O_DATA_DIR: c->data_dir = val; break;
+		case O_REPAIR: c->repair = true; break;
 		default: c->durable_only = true; break;
 		}
 	}
@@ -636,6 +665,185 @@ static int run(struct ctl *c)
 	return rc;
 }
 
+/* ---- offline commands: fsck and dump ----------------------------------- */
+
+/*
+ * Take the daemon's pid-file lock (DIR/warrend.pid, its default place) and
+ * keep it while working, so no warrend starts on the directory meanwhile.
+ * The store's own lock (DIR/lock, taken by store_fsck and store_dump) also
+ * catches a daemon whose pid file lives elsewhere.  Returns the descriptor
+ * to close at the end, -1 when there is no pid file to hold, or -2 after
+ * saying that a daemon runs.
+ */
+static int offline_lock(const struct ctl *c, const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/warrend.pid", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	int e = errno;
+	char pid[32] = "";
+	ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	close(fd);
+	if (e == EWOULDBLOCK)
+		fprintf(stderr, "Error: warrend (pid %s) is running on %s; stop it before %s\n",
+		        pid[0] ? pid : "?", dir, c->cmd->name);
+	else
+		fprintf(stderr, "Error: cannot lock %s: %s\n", path, strerror(e));
+	return -2;
+}
+
+static int offline_fsck(struct ctl *c, const char *dir)
+{
+	if (!c->quiet)
+		printf("Checking the message store in %s%s ...\n", dir,
+		       c->repair ? " and repairing it" : "");
+	fflush(stdout);
+	int r = store_fsck(dir, c->repair, stdout);
+	fflush(stdout);
+	if (r < 0)
+		return CTL_FAILED;
+	if (r == 0)
+		return CTL_OK;
+	if (r == 2)
+		return CTL_DAMAGED;
+	/* Repaired: check again, since the repair reports what it attempted. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	int again = mem ? store_fsck(dir, false, mem) : -1;
+	if (mem)
+		fclose(mem);
+	int rc;
+	if (again == 0) {
+		printf("re-check after the repair: clean\n");
+		rc = CTL_REPAIRED;
+	} else {
+		printf("re-check after the repair:\n");
+		if (buf)
+			fwrite(buf, 1, len, stdout);
+		rc = again < 0 ? CTL_FAILED : CTL_DAMAGED;
+	}
+	free(buf);
+	return rc;
+}
+
+/* The store id of a durable queue, from DIR/defs.json; CTL_OK or CTL_FAILED. */
+static int offline_queue_id(const char *dir, const char *vhost, const char *name, uint32_t *id)
+{
+	char path[4096];
+	size_t len;
+	snprintf(path, sizeof(path), "%s/defs.json", dir);
+	char *text = read_input(path, JSON_MAX_INPUT, &len);
+	if (!text) {
+		if (errno == ENOENT)
+			fprintf(stderr, "Error: %s does not exist: no durable queue was ever "
+			                "declared in %s\n", path, dir);
+		else
+			fprintf(stderr, "Error: %s: %s\n", path, strerror(errno));
+		return CTL_FAILED;
+	}
+	struct json_doc doc;
+	char err[256];
+	int rc = CTL_FAILED;
+	if (json_parse(&doc, text, len, err, sizeof(err)) != 0) {
+		fprintf(stderr, "Error: %s: not valid JSON: %s\n", path, err);
+		goto out;
+	}
+	const struct json_value *meta = json_get(doc.root, "warren");
+	const struct json_value *ids = meta ? json_get(meta, "queue_ids") : NULL;
+	if (!ids || ids->type != JSON_ARRAY) {
+		fprintf(stderr, "Error: %s is not a Warren definitions file (no warren.queue_ids)\n",
+		        path);
+		goto out;
+	}
+	size_t nlen = strlen(name);
+	for (size_t i = 0; i < ids->u.arr.n; i++) {
+		const struct json_value *e = &ids->u.arr.items[i];
+		const struct json_value *n = json_get(e, "name");
+		const struct json_value *v = json_get(e, "id");
+		const char *vh = json_get_str(e, "vhost");
+		if (!vh || strcmp(vh, vhost) != 0 || !n || n->type != JSON_STRING ||
+		    n->u.str.len != nlen || memcmp(n->u.str.ptr, name, nlen) != 0)
+			continue;
+		if (!v || v->type != JSON_NUMBER || !v->u.num.is_int || v->u.num.i <= 0 ||
+		    v->u.num.i > UINT32_MAX) {
+			fprintf(stderr, "Error: %s: queue '%s' in vhost '%s' has no valid id\n", path,
+			        name, vhost);
+			goto out;
+		}
+		*id = (uint32_t)v->u.num.i;
+		rc = CTL_OK;
+		goto out;
+	}
+	fprintf(stderr, "Error: no durable queue '%s' in vhost '%s' in %s\n", name, vhost, path);
+out:
+	json_doc_free(&doc);
+	free(text);
+	return rc;
+}
+
+static int offline_dump(struct ctl *c, const char *dir)
+{
+	const char *vhost = c->vhost ? c->vhost : "/";
+	uint32_t id = 0;
+	int rc = offline_queue_id(dir, vhost, c->pos[0], &id);
+	if (rc != CTL_OK)
+		return rc;
+	if (!c->quiet)
+		printf("Dumping queue '%s' in vhost '%s' (store queue %u) from %s ...\n", c->pos[0],
+		       vhost, (unsigned)id, dir);
+	fflush(stdout);
+	rc = store_dump(dir, id, stdout) == 0 ? CTL_OK : CTL_FAILED;
+	if (fflush(stdout) != 0 && rc == CTL_OK) {
+		fprintf(stderr, "Error: writing the output: %s\n", strerror(errno));
+		rc = CTL_FAILED;
+	}
+	return rc;
+}
+
+/* fsck and dump: no daemon, only its data directory, which must be idle. */
+static int run_offline(struct ctl *c, const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		fprintf(stderr, "Error: data directory %s: %s\n", dir, strerror(errno));
+		return CTL_FAILED;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "Error: data directory %s: not a directory\n", dir);
+		return CTL_FAILED;
+	}
+	int lock = offline_lock(c, dir);
+	if (lock == -2)
+		return CTL_FAILED;
+	/* A daemon whose pid file lives elsewhere still holds the store's lock.
+	 * Probe it here for a clear message; the store takes it for real. */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	int probe = open(path, O_RDONLY | O_CLOEXEC);
+	if (probe >= 0) {
+		bool busy = flock(probe, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+		close(probe);
+		if (busy) {
+			fprintf(stderr, "Error: a warrend is using %s (%s is locked); stop it before %s\n",
+			        dir, path, c->cmd->name);
+			if (lock >= 0)
+				close(lock);
+			return CTL_FAILED;
+		}
+	}
+	int rc = !strcmp(c->cmd->name, "fsck") ? offline_fsck(c, dir) : offline_dump(c, dir);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl c = { .timeout = 60 };
@@ -704,6 +912,17 @@ int main(int argc, char **argv)
 	if (!c.cmd)
 		return usage_error("unknown command '%s'", name);
 	int rc = parse_command_args(&c, argc - optind - 1, argv + optind + 1);
+	if (rc == CTL_OK && (c.cmd->opts & O_OFFLINE)) {
+		if (c.socket)
+			rc = usage_error("%s works without the daemon: give --data-dir, not --socket",
+			                 c.cmd->name);
+		else if (c.json)
+			rc = usage_error("%s prints text only: -f json is not supported", c.cmd->name);
+		else
+			rc = run_offline(&c, c.data_dir ? c.data_dir : data_dir ? data_dir : "./var");
+		free(c.pos);
+		return rc;
+	}
 	char path[4096];
 	if (rc == CTL_OK && !c.socket) {
 		snprintf(path, sizeof(path), "%s/warrend.sock", data_dir ? data_dir : "./var");

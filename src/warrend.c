@@ -1,16 +1,24 @@
 /*
  * warrend: the Warren AMQP 0-9-1 broker daemon.  Settings come from the
  * defaults, then the configuration file, then the command line; then the
- * data directory is locked through the pid file, the listeners are bound,
- * and (unless --foreground) the process detaches once it is ready, so a
- * service manager sees a failure as a non-zero exit of the start command.
+ * data directory is checked and locked through the pid file, the admin
+ * socket and the listeners are bound, privileges are dropped to [security]
+ * user if set, and (unless --foreground) the process detaches once it is
+ * ready, so a service manager sees a failure as a non-zero exit of the
+ * start command.
+ *
+ * Invariant: once the loop runs, the process is either the configured user
+ * (with setuid(0) failing) or whoever started it when no user is set.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +53,8 @@ static void usage(FILE *f)
 	        "      --tls-cert FILE       server certificate chain (PEM)\n"
 	        "      --tls-key FILE        server private key (PEM; default: in --tls-cert)\n"
 	        "      --tls-ca FILE         CA certificates for client certificates (PEM)\n"
+	        "      --user NAME           switch to this user after binding the\n"
+	        "                            listeners (when started as root)\n"
 	        "  -V, --version             print the version and exit\n"
 	        "  -h, --help                print this help and exit\n");
 }
@@ -141,6 +151,133 @@ static int daemonize(void)
 	return p[1];
 }
 
+/* ---- privileges ------------------------------------------------------- */
+
+/* The account [security] user names, looked up once at start. */
+struct runas {
+	char name[64];
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Resolve the user to switch to; 0, or -1 after saying why on stderr. */
+static int runas_lookup(const char *name, struct runas *ra)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		fprintf(stderr, "warrend: user '%s': %s\n", name,
+		        errno ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (strlen(pw->pw_name) >= sizeof(ra->name)) {
+		fprintf(stderr, "warrend: user '%s': name too long\n", name);
+		return -1;
+	}
+	snprintf(ra->name, sizeof(ra->name), "%s", pw->pw_name);
+	ra->uid = pw->pw_uid;
+	ra->gid = pw->pw_gid;
+	if (geteuid() != 0 && geteuid() != ra->uid) {
+		fprintf(stderr, "warrend: cannot switch to user '%s': not started as root\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Give everything under the directory dfd (closed here) to uid:gid, without
+ * following symbolic links.  Only called on a data directory the user
+ * already owns, so it hands over nothing the user could not take anyway;
+ * it fixes up files root created there (this run's pid file and admin
+ * socket, the store of an earlier run as root).
+ */
+static int chown_tree(int dfd, const char *path, uid_t uid, gid_t gid)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		fprintf(stderr, "warrend: %s: %s\n", path, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			fprintf(stderr, "warrend: %s: %s\n", sub, strerror(errno));
+			rc = -1;
+			continue;
+		}
+		if ((st.st_uid != uid || st.st_gid != gid) &&
+		    fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			fprintf(stderr, "warrend: chown %s: %s\n", sub, strerror(errno));
+			rc = -1;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd(d), e->d_name,
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 || chown_tree(fd, sub, uid, gid) != 0)
+				rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Become ra for good: hand it the data directory's contents, then the
+ * supplementary groups, the group and the user, in that order (after
+ * setuid nothing else could be changed).  Refuses (-1, said on stderr)
+ * rather than run on as root.
+ */
+static int runas_switch(const struct runas *ra, const char *data_dir)
+{
+	if (geteuid() != 0)
+		return 0; /* runas_lookup made sure we already are ra */
+	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(stderr, "warrend: data dir %s: %s\n", data_dir, strerror(errno));
+		return -1;
+	}
+	if (chown_tree(dfd, data_dir, ra->uid, ra->gid) != 0)
+		return -1;
+	if (initgroups(ra->name, ra->gid) != 0 || setgid(ra->gid) != 0 || setuid(ra->uid) != 0) {
+		fprintf(stderr, "warrend: cannot switch to user '%s': %s\n", ra->name,
+		        strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "warrend: still root after switching to user '%s'\n", ra->name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A private key others can read is a key others may have copied: say so,
+ * naming the file, but start anyway (the operator may have reasons, such
+ * as a group that other services share on purpose).
+ */
+static void warn_key_mode(struct log *lg, const struct broker_config *cfg)
+{
+	if (cfg->tls_nlisten == 0)
+		return;
+	bool in_cert = !cfg->tls_key || strcmp(cfg->tls_key, "none") == 0;
+	const char *path = in_cert ? cfg->tls_cert : cfg->tls_key;
+	struct stat st;
+	if (!path || strcmp(path, "none") == 0 || stat(path, &st) != 0)
+		return; /* broker_listen reports missing files */
+	if (st.st_mode & (S_IRGRP | S_IROTH))
+		log_warning(lg, "TLS private key file %s%s is readable by %s (mode %04o); "
+		            "run: chmod 600 %s", path, in_cert ? " (with the certificate)" : "",
+		            (st.st_mode & S_IROTH) ? "every user" : "its group",
+		            (unsigned)(st.st_mode & 07777), path);
+}
+
 static void report(int fd, unsigned char verdict)
 {
 	if (fd < 0)
@@ -164,11 +301,12 @@ int main(int argc, char **argv)
 	const char *flag_tls_listen[BROKER_MAX_LISTENERS];
 	int flag_tls_nlisten = 0;
 	const char *flag_tls_cert = NULL, *flag_tls_key = NULL, *flag_tls_ca = NULL;
+	const char *flag_user = NULL;
 	int flag_log_level = -1;
 	bool check_config = false, foreground = false;
 	enum {
 		OPT_LOG_LEVEL = 256, OPT_CHECK_CONFIG, OPT_PID_FILE, OPT_ADMIN_SOCKET,
-		OPT_TLS_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
+		OPT_TLS_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_USER,
 	};
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -183,6 +321,7 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -233,6 +372,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TLS_CA:
 			flag_tls_ca = optarg;
+			break;
+		case OPT_USER:
+			flag_user = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			flag_log_level = log_level_parse(optarg);
@@ -313,6 +455,8 @@ int main(int argc, char **argv)
 		cfg.admin_socket = flag_admin_socket;
 	if (flag_log_level >= 0)
 		log_level = flag_log_level;
+	if (flag_user)
+		cfg.run_as_user = flag_user;
 	if (cfg.nlisten == 0)
 		cfg.listen[cfg.nlisten++] = "127.0.0.1:5672";
 	if (check_config) {
@@ -321,15 +465,42 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 
+	struct runas ra;
+	bool switch_user = cfg.run_as_user && strcmp(cfg.run_as_user, "none") != 0;
+	if (switch_user && runas_lookup(cfg.run_as_user, &ra) != 0)
+		goto out_store;
+
 	/* The daemon changes directory to /, so every path becomes absolute. */
 	struct stat st;
 	char data_dir[PATH_MAX];
-	if ((mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) ||
+	bool created = mkdir(cfg.data_dir, 0750) == 0;
+	if ((!created && errno != EEXIST) ||
 	    stat(cfg.data_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    access(cfg.data_dir, R_OK | W_OK | X_OK) != 0 || !realpath(cfg.data_dir, data_dir)) {
 		fprintf(stderr, "warrend: data dir %s: %s\n", cfg.data_dir,
 		        errno ? strerror(errno) : "not a directory");
 		goto out_store;
+	}
+	/* anyone could plant or swap files the broker trusts */
+	if (st.st_mode & S_IWOTH) {
+		fprintf(stderr, "warrend: data dir %s is writable by every user (mode %04o); "
+		                "run: chmod o-w %s\n", data_dir, (unsigned)(st.st_mode & 07777),
+		        data_dir);
+		goto out_store;
+	}
+	if (switch_user && geteuid() == 0 && st.st_uid != ra.uid) {
+		/* a directory warrend just made is given away; an existing one must
+		 * be the user's already, or its owner would lose it to them */
+		if (created && chown(data_dir, ra.uid, ra.gid) != 0) {
+			fprintf(stderr, "warrend: chown %s: %s\n", data_dir, strerror(errno));
+			goto out_store;
+		}
+		if (!created) {
+			fprintf(stderr, "warrend: data dir %s belongs to uid %ld, not to user '%s' "
+			                "([security] user); run: chown -R %s %s\n", data_dir,
+			        (long)st.st_uid, ra.name, ra.name, data_dir);
+			goto out_store;
+		}
 	}
 	cfg.data_dir = data_dir;
 	char *pid_path = path_in(data_dir, cfg.pid_file);
@@ -364,8 +535,19 @@ int main(int argc, char **argv)
 		goto out_broker;
 	}
 	admin_set_changed_hook(adm, broker_defs_changed, &b);
+	warn_key_mode(&b.log, &cfg);
 	if (broker_listen(&b) != 0)
 		goto out_broker;
+	/* the privileged steps are done: the listeners (maybe on ports below
+	 * 1024), the admin socket and the files opened so far */
+	if (switch_user) {
+		if (runas_switch(&ra, data_dir) != 0)
+			goto out_broker;
+		log_info(&b.log, "running as user '%s' (uid %ld, gid %ld)", ra.name, (long)ra.uid,
+		         (long)ra.gid);
+	} else if (geteuid() == 0) {
+		log_warning(&b.log, "running as root: set [security] user to drop privileges");
+	}
 	int ready_fd = -1;
 	if (!foreground) {
 		ready_fd = daemonize();

@@ -178,9 +178,17 @@ static int defs_load(struct broker *b, char *err, size_t errcap)
 		snprintf(err, errcap, "definitions file: not a Warren definitions document");
 		goto out;
 	}
+	/* recovery restores what exists: a lowered queue limit must not refuse it */
+	uint32_t limit = b->cfg.max_queues_per_vhost;
+	b->cfg.max_queues_per_vhost = 0;
+	for (size_t i = 0; i < b->nvhosts; i++)
+		b->vhosts[i]->max_queues = 0;
 	b->loading = true;
 	rc = defs_import_value(b, b->users, defs, &st, err, errcap);
 	b->loading = false;
+	b->cfg.max_queues_per_vhost = limit;
+	for (size_t i = 0; i < b->nvhosts; i++)
+		b->vhosts[i]->max_queues = limit;
 	if (rc != 0)
 		goto out;
 	for (size_t i = 0; i < ids->u.arr.n; i++) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/binding.h"
+#include "broker/broker.h"
 #include "broker/names.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
@@ -50,6 +51,7 @@ struct vhost *vhost_new(struct broker *owner, const char *name)
 	struct vhost *vh = xcalloc(1, sizeof(*vh));
 	vh->name = xstrdup(name);
 	vh->owner = owner;
+	vh->max_queues = owner ? owner->cfg.max_queues_per_vhost : 0;
 	hmap_init(&vh->exchanges);
 	hmap_init(&vh->queues);
 	hmap_init(&vh->bindings);
@@ -222,6 +224,10 @@ int vhost_queue_declare(struct vhost *vh, struct bytes name, bool passive, bool 
 		*out = q;
 		return 0;
 	}
+	if (vh->max_queues && hmap_count(&vh->queues) >= vh->max_queues)
+		return reply_set(err, CODEC_PRECONDITION_FAILED,
+		                 "cannot declare queue '%s': queue limit in vhost '%s' (%u) is reached",
+		                 names_render(nb, name), vh->name, vh->max_queues);
 	struct queue_args qa;
 	if (queue_args_parse(args, name, vh->name, &qa, err) != 0)
 		return -1;

@@ -49,9 +49,12 @@ struct vhost {
 	uint64_t route_stamp;     /* bumped per publish; see exchange.h */
 	vhost_queue_gone_fn queue_gone; /* optional; set by the owner after vhost_new */
 	void *queue_gone_ctx;
+	uint32_t max_queues;      /* queue.declare may not create more; 0 = unlimited */
 };
 
-/* A vhost with the default exchange and the amq.* exchanges declared. */
+/* A vhost with the default exchange and the amq.* exchanges declared.
+ * max_queues starts as the owner's [limits] max_queues_per_vhost (0 without
+ * an owner). */
 struct vhost *vhost_new(struct broker *owner, const char *name);
 /* Free everything, deleting queues through queue_delete(). */
 void vhost_free(struct vhost *vh);
@@ -99,6 +102,10 @@ struct queue *vhost_queue_find(struct vhost *vh, struct bytes name);
  * an exclusive queue and is compared with the owner of an existing one.
  * An empty name makes a server-named queue.  Exclusive queues are never
  * durable (RabbitMQ).  On success *out is the queue (new or existing).
+ * Creating a queue when the vhost holds max_queues already is 406, checked
+ * where RabbitMQ checks it: after the reserved-name and redeclare checks,
+ * before the arguments are looked at.  Code that restores queues from disk
+ * must not be refused by a lowered limit: clear max_queues around it.
  */
 int vhost_queue_declare(struct vhost *vh, struct bytes name, bool passive, bool durable,
                         bool exclusive, bool auto_delete, struct ftable args, void *conn,

@@ -200,7 +200,7 @@ static void conn_update_io(struct conn *c)
 		return;
 	bool blocked = c->blocked_sent && c->st == CONN_ST_OPEN;
 	bool want_read = (c->st != CONN_ST_FLUSHING || c->await_eof) && !conn_output_full(c) &&
-	                 !blocked;
+	                 !blocked && !c->auth_delay;
 	bool want_write = c->out.bytes > 0;
 	int ev = (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0);
 	/* What TLS itself waits for: a read that must write first, a write that
@@ -445,8 +445,19 @@ void conn_reap(struct broker *b)
 
 /* ---- frame dispatch -------------------------------------------------- */
 
+/*
+ * The negotiated channel_max bounds both how many channels are open and
+ * their numbers.  RabbitMQ checks only the count (its text below); a number
+ * above channel_max, which the spec forbids, is refused here too.
+ */
 static void conn_channel_open(struct conn *c, uint16_t id)
 {
+	if (c->nchans >= c->channel_max) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, 0,
+		               "number of channels opened (%u) has reached the negotiated "
+		               "channel_max (%u)", c->nchans, c->channel_max);
+		return;
+	}
 	if (id == 0 || id > c->channel_max) {
 		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CHANNEL_OPEN,
 		               "channel number %u is out of range (channel_max %u)", id, c->channel_max);
@@ -565,7 +576,7 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
 	size_t used = 0;
 	c->rneed = 0;
 	while (used < len) {
-		if (c->st == CONN_ST_DEAD || c->st == CONN_ST_FLUSHING)
+		if (c->st == CONN_ST_DEAD || c->st == CONN_ST_FLUSHING || c->auth_delay)
 			return len; /* discard the rest */
 		if (c->st == CONN_ST_HEADER) {
 			if (len - used < sizeof(protocol_header)) {
@@ -719,8 +730,14 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	ev_tstamp now = ev_now(loop);
 	switch (c->st) {
-	case CONN_ST_HEADER:
 	case CONN_ST_START_OK:
+		if (c->auth_delay) {
+			conn_auth_fail_answer(c);
+			return;
+		}
+		conn_destroy(c, "handshake timeout");
+		return;
+	case CONN_ST_HEADER:
 	case CONN_ST_TUNE_OK:
 	case CONN_ST_OPEN_WAIT:
 		conn_destroy(c, "handshake timeout");
@@ -744,12 +761,36 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* "host:port" ("[v6]:port") of sa into buf; whether it is a loopback address. */
+static bool conn_peer_name(const struct sockaddr *sa, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	bool loopback = false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		           (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+	}
+	snprintf(buf, cap, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	return loopback;
+}
+
 static struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa, bool tls)
 {
+	char peer[sizeof(((struct conn *)0)->peer)];
+	bool loopback = conn_peer_name(sa, peer, sizeof(peer));
 	if (b->stopping || (b->cfg.max_connections && b->nconns >= b->cfg.max_connections)) {
 		if (!b->stopping)
-			log_warning(&b->log, "connection refused: max_connections (%u) reached",
-			            b->cfg.max_connections);
+			log_warning(&b->log, "connection refused: max_connections (%u) reached; "
+			            "closed %s", b->cfg.max_connections, peer);
 		close(fd);
 		return NULL;
 	}
@@ -770,21 +811,8 @@ static struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa
 	c->id = ++b->next_conn_id;
 	c->st = CONN_ST_HEADER;
 	c->frame_max = CONN_PRE_TUNE_FRAME_MAX;
-	char host[INET6_ADDRSTRLEN] = "?";
-	uint16_t port = 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		port = ntohs(s4->sin_port);
-		c->loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		port = ntohs(s6->sin6_port);
-		c->loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		              (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	}
-	snprintf(c->peer, sizeof(c->peer), sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	c->loopback = loopback;
+	memcpy(c->peer, peer, sizeof(c->peer));
 	c->last_rx = c->last_tx = ev_now(b->loop);
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	ev_timer_init(&c->timer, conn_timer_cb, b->cfg.handshake_timeout, 0.);

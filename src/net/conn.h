@@ -34,6 +34,10 @@ enum conn_state {
 	CONN_ST_DEAD,      /* destroyed; freed before the loop sleeps */
 };
 
+/* How long a failed login waits for its answer: slows password guessing
+ * without blocking anyone else (only this connection's timer runs). */
+#define CONN_AUTH_FAIL_DELAY 1.0
+
 /* Client capabilities (from client-properties) that change what we send. */
 enum {
 	CONN_CAP_AUTH_FAILURE_CLOSE = 1,
@@ -66,6 +70,11 @@ struct conn {
 	bool blocked_sent;          /* connection.blocked was sent */
 	bool published;             /* has published at least once */
 	bool loopback;
+	/* A failed login is answered only when the timer fires (conn_auth_fail):
+	 * until then nothing is read.  auth_mech names the mechanism for the
+	 * 403 text, or is empty when the client gets no close method. */
+	bool auth_delay;
+	char auth_mech[12];
 	uint32_t caps;
 	uint16_t channel_max;
 	uint32_t frame_max;

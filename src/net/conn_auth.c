@@ -1,11 +1,14 @@
 /* SASL PLAIN / AMQPLAIN parsing, EXTERNAL (TLS client certificates) and the
- * built-in guest account. */
+ * built-in guest account.  A refusal's why text goes to the log: it names
+ * the user, escaped because the name is the client's, and never the
+ * password. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/users.h"
 #include "broker/broker.h"
+#include "broker/reply.h"
 #include "codec/table.h"
 #include "net/conn_auth.h"
 #include "util/xalloc.h"
@@ -64,10 +67,8 @@ int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes respo
 		rc = parse_amqplain(response, &u, &p);
 	} else {
 		char m[64];
-		size_t n = mechanism.len < sizeof(m) - 1 ? mechanism.len : sizeof(m) - 1;
-		memcpy(m, mechanism.ptr, n);
-		m[n] = '\0';
-		snprintf(why, whycap, "unsupported authentication mechanism '%s'", m);
+		snprintf(why, whycap, "unsupported authentication mechanism '%s'",
+		         reply_name(m, sizeof(m), mechanism.ptr, mechanism.len));
 		return CONN_AUTH_BAD_MECHANISM;
 	}
 	if (rc != 0) {
@@ -76,7 +77,11 @@ int conn_auth_check(struct broker *b, struct bytes mechanism, struct bytes respo
 	}
 	*user = cstr(u);
 	if (!users_check_password_bytes(b->users, u, p)) {
-		snprintf(why, whycap, "user '%.64s': invalid credentials", *user);
+		/* why is logged: the name escaped (it is the client's, unchecked),
+		 * the password never */
+		char nb[100];
+		snprintf(why, whycap, "user '%s': invalid credentials",
+		         reply_name(nb, sizeof(nb), u.ptr, u.len));
 		return CONN_AUTH_REFUSED;
 	}
 	/* RabbitMQ's loopback_users default: guest only from this host */
@@ -98,8 +103,10 @@ int conn_auth_external(struct broker *b, const char *cert_cn, bool loopback, cha
 	*user = cstr(bytes_of(cert_cn));
 	/* the certificate proves the identity; the name must still be a user */
 	if (!users_find(b->users, cert_cn)) {
-		snprintf(why, whycap, "EXTERNAL: user '%.64s' (from the certificate CN): "
-		                      "no such user", cert_cn);
+		char nb[100];
+		snprintf(why, whycap, "EXTERNAL: user '%s' (from the certificate CN): "
+		                      "no such user",
+		         reply_name(nb, sizeof(nb), (const uint8_t *)cert_cn, strlen(cert_cn)));
 		return CONN_AUTH_REFUSED;
 	}
 	if (!loopback && strcmp(cert_cn, "guest") == 0) {

@@ -93,17 +93,7 @@ static void conn_on_start_ok(struct conn *c, const struct codec_connection_start
 			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK, "%s", why);
 			return;
 		}
-		if (c->caps & CONN_CAP_AUTH_FAILURE_CLOSE) {
-			char mech[32];
-			size_t n = m->mechanism.len < sizeof(mech) - 1 ? m->mechanism.len : sizeof(mech) - 1;
-			memcpy(mech, m->mechanism.ptr, n);
-			mech[n] = '\0';
-			conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK,
-			               "Login was refused using authentication mechanism %s. "
-			               "For details see the broker logfile.", mech);
-		} else {
-			conn_finish(c);
-		}
+		conn_auth_fail(c, m->mechanism);
 		return;
 	}
 	c->user = user;
@@ -114,6 +104,42 @@ static void conn_on_start_ok(struct conn *c, const struct codec_connection_start
 	};
 	conn_send_method(c, 0, CODEC_CONNECTION_TUNE, &t);
 	c->st = CONN_ST_TUNE_OK;
+}
+
+/*
+ * A refused login (bad credentials, guest from afar, unknown certificate
+ * user) is answered only after CONN_AUTH_FAIL_DELAY, on this connection's
+ * own timer: a guesser gets one try per delay per connection while every
+ * other client is served meanwhile.  Nothing more is read until then.
+ */
+void conn_auth_fail(struct conn *c, struct bytes mechanism)
+{
+	c->auth_delay = true;
+	c->auth_mech[0] = '\0';
+	if (c->caps & CONN_CAP_AUTH_FAILURE_CLOSE) {
+		/* the mechanism was one we offer, so it fits */
+		size_t n = mechanism.len < sizeof(c->auth_mech) - 1 ? mechanism.len
+		                                                    : sizeof(c->auth_mech) - 1;
+		memcpy(c->auth_mech, mechanism.ptr, n);
+		c->auth_mech[n] = '\0';
+	}
+	ev_timer_stop(c->b->loop, &c->timer);
+	ev_timer_set(&c->timer, CONN_AUTH_FAIL_DELAY, 0.);
+	ev_timer_start(c->b->loop, &c->timer);
+}
+
+void conn_auth_fail_answer(struct conn *c)
+{
+	c->auth_delay = false;
+	if (c->auth_mech[0]) {
+		conn_close_fmt(c, CODEC_ACCESS_REFUSED, CODEC_CONNECTION_START_OK,
+		               "Login was refused using authentication mechanism %s. "
+		               "For details see the broker logfile.", c->auth_mech);
+	} else {
+		/* without authentication_failure_close a client reads a close
+		 * method here as a protocol error; RabbitMQ just hangs up */
+		conn_finish(c);
+	}
 }
 
 static void conn_on_tune_ok(struct conn *c, const struct codec_connection_tune_ok *m)
@@ -153,6 +179,26 @@ static void conn_arm_heartbeat(struct conn *c)
 	ev_timer_start(c->b->loop, &c->timer);
 }
 
+/*
+ * Open connections on vh, or of user.  One that is closing no longer
+ * counts: it can do nothing more, and a client that closed one connection
+ * and opens the next must not race the broker's reading of its EOF.  A walk
+ * over all connections rather than counters kept in step with every close
+ * path: it runs only at connection.open and only while a per-user or
+ * per-vhost limit is set.
+ */
+static uint32_t conn_count_open(const struct broker *b, const struct vhost *vh, const char *user)
+{
+	uint32_t n = 0;
+	for (const struct conn *o = b->conns; o; o = o->next) {
+		if (o->st != CONN_ST_OPEN || !o->vhost)
+			continue;
+		if (vh ? o->vhost == vh : strcmp(o->user, user) == 0)
+			n++;
+	}
+	return n;
+}
+
 static void conn_on_open(struct conn *c, const struct codec_connection_open *m)
 {
 	struct vhost *vh = broker_vhost_find(c->b, (const char *)m->virtual_host.ptr,
@@ -163,6 +209,23 @@ static void conn_on_open(struct conn *c, const struct codec_connection_open *m)
 		memcpy(name, m->virtual_host.ptr, n);
 		name[n] = '\0';
 		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN, "vhost %s not found", name);
+		return;
+	}
+	const struct broker_config *cfg = &c->b->cfg;
+	if (cfg->max_connections_per_vhost &&
+	    conn_count_open(c->b, vh, NULL) >= cfg->max_connections_per_vhost) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN,
+		               "access to vhost '%s' refused for user '%s': "
+		               "connection limit (%u) is reached",
+		               vhost_name(vh), c->user, cfg->max_connections_per_vhost);
+		return;
+	}
+	if (cfg->max_connections_per_user &&
+	    conn_count_open(c->b, NULL, c->user) >= cfg->max_connections_per_user) {
+		conn_close_fmt(c, CODEC_NOT_ALLOWED, CODEC_CONNECTION_OPEN,
+		               "connection refused for user '%s': "
+		               "user connection limit (%u) is reached",
+		               c->user, cfg->max_connections_per_user);
 		return;
 	}
 	if (!users_vhost_access(c->b->users, c->user, vhost_name(vh))) {

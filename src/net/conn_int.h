@@ -17,5 +17,10 @@ void conn_close_ok(struct conn *c);
 void conn_send_raw(struct conn *c, const void *p, size_t n);
 void conn_send_start(struct conn *c);
 void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args *a);
+/* Start the failed-login delay: stop reading; the timer then sends the 403
+ * (with the authentication_failure_close capability) or hangs up. */
+void conn_auth_fail(struct conn *c, struct bytes mechanism);
+/* The delay is over: answer the failed login now. */
+void conn_auth_fail_answer(struct conn *c);
 
 #endif

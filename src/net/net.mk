@@ -27,3 +27,10 @@ tests_unit_tls_test_LDADD = $(UNIT_LIBS)
 
 # Test and first-run certificates (openssl CLI).
 EXTRA_DIST += scripts/make-certs
+
+# Connection, channel and queue limits, the login delay, escaped log texts.
+check_PROGRAMS += tests/unit/limits_test
+TESTS += tests/unit/limits_test
+tests_unit_limits_test_SOURCES = tests/unit/limits_test.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_limits_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_limits_test_LDADD = $(UNIT_LIBS)

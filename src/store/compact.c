@@ -95,7 +95,6 @@ void store_compact_maybe(struct store *s)
 	store_seg_rfd(s, best);
 	s->compacting = true;
 	s->compact_seg = best->id;
-	s->compact_salt = best->salt;
 	request_chunk(s, best->id, best->salt, true);
 }
 

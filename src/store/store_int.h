@@ -187,8 +187,6 @@ struct store {
 	size_t nspare;
 	bool compacting;             /* a scan is in flight */
 	uint32_t compact_seg;
-	uint32_t compact_salt;
-	uint64_t compact_pending;    /* segment scanned, copies queued: waiting for unlink */
 
 	uint64_t live_bytes_total;
 	uint64_t compactions;

@@ -729,8 +729,9 @@ void config_dump(FILE *out, const struct broker_config *cfg, int log_level)
 		}
 		switch (k->type) {
 		case CONFIG_STRING: {
+			/* NULL: broker_config_defaults() left the sentinel default */
 			const char *s = *(const char *const *)field;
-			config_put_string(out, k->name, s ? s : "");
+			config_put_string(out, k->name, s ? s : k->def);
 			continue;
 		}
 		case CONFIG_LISTEN: {

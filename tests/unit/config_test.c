@@ -82,6 +82,9 @@ START_TEST(test_full_file)
 		"[limits]\n"
 		"max_message_size = 16MiB\n"
 		"max_connections = 1000\n"
+		"max_connections_per_user = 10\n"
+		"max_connections_per_vhost = 20\n"
+		"max_queues_per_vhost = 300\n"
 		"connection_output_limit = 256KiB\n"
 		"\n"
 		"[resources]\n"
@@ -89,6 +92,8 @@ START_TEST(test_full_file)
 		"disk_free_limit = 1GB\n"
 		"[paths]\n"
 		"data_dir = \"/var/lib/warren data\"\n"
+		"[security]\n"
+		"user = warren\n"
 		"[log]\n"
 		"level = debug\n"), 0);
 	ck_assert_str_eq(err, "");
@@ -101,6 +106,10 @@ START_TEST(test_full_file)
 	ck_assert_double_eq(cfg.handshake_timeout, 2.5);
 	ck_assert_uint_eq(cfg.max_message_size, 16u << 20);
 	ck_assert_uint_eq(cfg.max_connections, 1000);
+	ck_assert_uint_eq(cfg.max_connections_per_user, 10);
+	ck_assert_uint_eq(cfg.max_connections_per_vhost, 20);
+	ck_assert_uint_eq(cfg.max_queues_per_vhost, 300);
+	ck_assert_str_eq(cfg.run_as_user, "warren");
 	ck_assert_uint_eq(cfg.conn_output_limit, 256u << 10);
 	ck_assert_double_eq(cfg.vm_memory_high_watermark, 0.6);
 	ck_assert_uint_eq(cfg.disk_free_limit, 1000000000u);
@@ -128,6 +137,10 @@ START_TEST(test_absent_keys_keep_defaults)
 	ck_assert_double_eq(cfg.handshake_timeout, def.handshake_timeout);
 	ck_assert_uint_eq(cfg.max_message_size, def.max_message_size);
 	ck_assert_uint_eq(cfg.max_connections, def.max_connections);
+	ck_assert_uint_eq(cfg.max_connections_per_user, def.max_connections_per_user);
+	ck_assert_uint_eq(cfg.max_connections_per_vhost, def.max_connections_per_vhost);
+	ck_assert_uint_eq(cfg.max_queues_per_vhost, def.max_queues_per_vhost);
+	ck_assert_ptr_eq(cfg.run_as_user, def.run_as_user);
 	ck_assert_uint_eq(cfg.conn_output_limit, def.conn_output_limit);
 	ck_assert_double_eq(cfg.vm_memory_high_watermark, def.vm_memory_high_watermark);
 	ck_assert_uint_eq(cfg.disk_free_limit, def.disk_free_limit);
@@ -214,6 +227,12 @@ START_TEST(test_errors)
 	             "invalid value '0x10' for channel_max: expected a non-negative integer");
 	expect_error("[amqp]\nchannel_max =\n", 2,
 	             "invalid value '' for channel_max: expected a non-negative integer");
+	expect_error("[limits]\nmax_queues_per_vhost = -1\n", 2,
+	             "invalid value '-1' for max_queues_per_vhost: expected a non-negative integer");
+	expect_error("[limits]\nmax_connections_per_user = 4294967296\n", 2,
+	             "value 4294967296 for max_connections_per_user out of range 0..4294967295");
+	expect_error("[security]\nuser =\n", 2,
+	             "invalid value '' for user: expected a non-empty string");
 	expect_error("[amqp]\nchannel_max 5\n", 2, "missing '=' in 'channel_max 5'");
 	expect_error("[amqp]\n = 5\n", 2, "missing key name before '='");
 	expect_error("[amqp]\n[foo]\n", 2, "unknown section [foo]");
@@ -436,6 +455,12 @@ START_TEST(test_keys_def_defaults_match_broker)
 	ck_assert_double_eq(cfg.handshake_timeout, def.handshake_timeout);
 	ck_assert_uint_eq(cfg.max_message_size, def.max_message_size);
 	ck_assert_uint_eq(cfg.max_connections, def.max_connections);
+	ck_assert_uint_eq(cfg.max_connections_per_user, def.max_connections_per_user);
+	ck_assert_uint_eq(cfg.max_connections_per_vhost, def.max_connections_per_vhost);
+	ck_assert_uint_eq(cfg.max_queues_per_vhost, def.max_queues_per_vhost);
+	/* the sentinel default: NULL (left by memset) and "none" both mean it */
+	ck_assert_str_eq(cfg.run_as_user, "none");
+	ck_assert(def.run_as_user == NULL || strcmp(def.run_as_user, "none") == 0);
 	ck_assert_uint_eq(cfg.conn_output_limit, def.conn_output_limit);
 	ck_assert_double_eq(cfg.vm_memory_high_watermark, def.vm_memory_high_watermark);
 	ck_assert_uint_eq(cfg.disk_free_limit, def.disk_free_limit);
@@ -460,13 +485,16 @@ START_TEST(test_keys_def_bounds)
 	ck_assert_uint_eq(cfg.channel_max, 65535);
 	ck_assert_uint_eq(cfg.max_message_size, 512u << 20);
 	ck_assert_uint_eq(cfg.max_connections, 4294967295u);
+	ck_assert_uint_eq(cfg.max_connections_per_user, 4294967295u);
+	ck_assert_uint_eq(cfg.max_connections_per_vhost, 4294967295u);
+	ck_assert_uint_eq(cfg.max_queues_per_vhost, 4294967295u);
 	ck_assert_uint_eq(cfg.disk_free_limit, 1ull << 50);
 }
 END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 24);
+	ck_assert_uint_eq(config_key_count(), 28);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -525,6 +553,9 @@ START_TEST(test_dump_defaults)
 		"[limits]\n"
 		"max_message_size = 128MiB\n"
 		"max_connections = 0\n"
+		"max_connections_per_user = 0\n"
+		"max_connections_per_vhost = 0\n"
+		"max_queues_per_vhost = 0\n"
 		"connection_output_limit = 1MiB\n"
 		"\n"
 		"[resources]\n"
@@ -535,6 +566,9 @@ START_TEST(test_dump_defaults)
 		"data_dir = ./var\n"
 		"pid_file = warrend.pid\n"
 		"admin_socket = warrend.sock\n"
+		"\n"
+		"[security]\n"
+		"user = none\n"
 		"\n"
 		"[log]\n"
 		"level = info\n"
@@ -548,10 +582,12 @@ START_TEST(test_dump_round_trip)
 	ck_assert_int_eq(load("[amqp]\nlisten = :1\nlisten = [::]:2\nheartbeat = 0\n"
 	                      "handshake_timeout = 1.2345s\n"
 	                      "[limits]\nmax_message_size = 1000001\n"
+	                      "max_queues_per_vhost = 17\n"
 	                      "connection_output_limit = 3000KiB\n"
 	                      "[resources]\nvm_memory_high_watermark = 0.123456789\n"
 	                      "disk_free_limit = 0\n"
 	                      "[paths]\ndata_dir = \" spaced # dir\"\n"
+	                      "[security]\nuser = warren\n"
 	                      "[log]\nlevel = warning\n"), 0);
 	char *out = dump_to_string(&cfg, level);
 	ck_assert_ptr_nonnull(strstr(out, "listen = :1\nlisten = [::]:2\n"));
@@ -583,6 +619,8 @@ START_TEST(test_dump_round_trip)
 	ck_assert(cfg.handshake_timeout == first.handshake_timeout);
 	ck_assert_uint_eq(cfg.max_message_size, first.max_message_size);
 	ck_assert_uint_eq(cfg.max_connections, first.max_connections);
+	ck_assert_uint_eq(cfg.max_queues_per_vhost, first.max_queues_per_vhost);
+	ck_assert_str_eq(cfg.run_as_user, first.run_as_user);
 	ck_assert_uint_eq(cfg.conn_output_limit, first.conn_output_limit);
 	ck_assert(cfg.vm_memory_high_watermark == first.vm_memory_high_watermark);
 	ck_assert_uint_eq(cfg.disk_free_limit, first.disk_free_limit);
