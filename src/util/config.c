@@ -43,6 +43,7 @@ struct config_str {
 #define CONFIG_FITS_SIZE(x) CONFIG_UNSIGNED(x)
 #define CONFIG_FITS_LISTEN(x) _Generic((x), const char **: 1, default: 0)
 #define CONFIG_FITS_LEVEL(x) _Generic((x), int: 1, default: 0)
+#define CONFIG_FITS_SYNC(x) _Generic((x), enum store_sync: 1, default: 0)
 #define CONFIG_FIELD(f) (((struct config_values *)0)->f)
 
 #define KEY(sec, nm, type, field, def, min, max, rel, help)                  \
@@ -95,6 +96,7 @@ const char *config_type_name(enum config_type t)
 	case CONFIG_SIZE: return "size";
 	case CONFIG_LISTEN: return "address";
 	case CONFIG_LEVEL: return "level";
+	case CONFIG_SYNC: return "sync";
 	}
 	return "?";
 }
@@ -342,6 +344,7 @@ static const char *config_expected(const struct config_row *row)
 	case CONFIG_SIZE: return "expected a size";
 	case CONFIG_LISTEN: return "expected HOST:PORT";
 	case CONFIG_LEVEL: return "expected error, warning, info or debug";
+	case CONFIG_SYNC: return "expected always, batch or never";
 	}
 	return "invalid";
 }
@@ -457,6 +460,16 @@ static int config_set(struct config_parser *p, const struct config_row *row, con
 		*(int *)field = lvl;
 		return 0;
 	}
+	case CONFIG_SYNC:
+		if (strcmp(val, "always") == 0)
+			*(enum store_sync *)field = STORE_SYNC_ALWAYS;
+		else if (strcmp(val, "batch") == 0)
+			*(enum store_sync *)field = STORE_SYNC_BATCH_MS;
+		else if (strcmp(val, "never") == 0)
+			*(enum store_sync *)field = STORE_SYNC_NEVER;
+		else
+			return config_invalid(p, row, val);
+		return 0;
 	case CONFIG_LISTEN: {
 		const char **list = (const char **)field;
 		int *n = config_listen_count(&p->v.cfg, list);
@@ -746,6 +759,12 @@ void config_dump(FILE *out, const struct broker_config *cfg, int log_level)
 		case CONFIG_LEVEL:
 			snprintf(buf, sizeof(buf), "%s", log_level_name((enum log_level)log_level));
 			break;
+		case CONFIG_SYNC: {
+			enum store_sync m = *(const enum store_sync *)field;
+			snprintf(buf, sizeof(buf), "%s", m == STORE_SYNC_ALWAYS ? "always"
+			                                 : m == STORE_SYNC_BATCH_MS ? "batch" : "never");
+			break;
+		}
 		case CONFIG_BOOL:
 			snprintf(buf, sizeof(buf), "%s", *(const bool *)field ? "true" : "false");
 			break;

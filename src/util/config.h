@@ -34,6 +34,7 @@ enum config_type {
 	CONFIG_LISTEN,   /* HOST:PORT, [V6]:PORT or :PORT; the key may repeat;
 	                  * "none" where that is the default */
 	CONFIG_LEVEL,    /* error, warning, info or debug */
+	CONFIG_SYNC,     /* store durability point: always, batch or never */
 };
 
 /* One row of keys.def, as data. */

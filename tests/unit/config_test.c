@@ -494,7 +494,7 @@ END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 28);
+	ck_assert_uint_eq(config_key_count(), 29);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -572,7 +572,10 @@ START_TEST(test_dump_defaults)
 		"\n"
 		"[log]\n"
 		"level = info\n"
-		"file = stderr\n");
+		"file = stderr\n"
+		"\n"
+		"[store]\n"
+		"sync = always\n");
 	free(out);
 }
 END_TEST
