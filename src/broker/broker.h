@@ -121,6 +121,10 @@ struct broker {
 	uint64_t store_durable; /* every store ticket <= this is on disk */
 	uint64_t store_failed;  /* tickets <= this whose write failed */
 	uint64_t next_message_id;
+	/* totals since start, for status and metrics */
+	uint64_t stat_published;  /* complete messages received from publishers */
+	uint64_t stat_delivered;  /* basic.deliver and basic.get-ok sent */
+	uint64_t stat_acked;      /* deliveries acknowledged by clients */
 	uint64_t next_conn_id;
 	uint64_t next_tag_id;
 	uint64_t memory_limit;    /* bytes of message data before publishers block */

@@ -88,6 +88,7 @@ static void ua_settle(struct channel *ch, struct unacked *u, enum settle_kind k)
 	u->queue = NULL;
 	switch (k) {
 	case SETTLE_ACK:
+		ch->own.b->stat_acked++;
 		queue_settle(q, &u->entry);
 		break;
 	case SETTLE_REQUEUE:
@@ -146,6 +147,7 @@ static void cons_deliver(struct consumer *c, struct queue *q, struct queue_entry
 		.routing_key = m->routing_key,
 	};
 	ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_DELIVER, &d, m);
+	ch->own.b->stat_delivered++;
 	if (c->no_ack) {
 		channel_note_noack_tag(ch, tag);
 		message_unref(m);
@@ -301,6 +303,7 @@ static void on_get(struct channel *ch, struct codec_basic_get *m)
 		.message_count = queue_message_count(q),
 	};
 	ch->own.ops->send_content(ch->own.conn, ch->id, CODEC_BASIC_GET_OK, &g, e.msg);
+	ch->own.b->stat_delivered++;
 	if (m->no_ack) {
 		channel_note_noack_tag(ch, tag);
 		message_unref(e.msg);

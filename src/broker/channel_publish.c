@@ -144,6 +144,7 @@ static void publish_complete(struct channel *ch)
 		return;
 	}
 	m->id = ++ch->own.b->next_message_id;
+	ch->own.b->stat_published++;
 	uint64_t seq = ch->confirm ? ++ch->publish_seq : 0;
 	ch->own.ops->published(ch->own.conn);
 	if (ch->tx) {
