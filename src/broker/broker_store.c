@@ -223,20 +223,44 @@ struct recover_ctx {
 	struct queue **by_id; /* index: store queue id */
 	size_t nids;
 	uint64_t restored, orphans;
+	uint32_t max_id;      /* highest queue id the store knows */
+	uint32_t *gone;       /* ids with records but no queue (deleted before a crash) */
+	size_t ngone, capgone;
 	int64_t now;
 };
+
+/*
+ * A queue id in the store that the definitions do not know: the queue's
+ * delete reached the definitions file but its drop record had not reached
+ * the store.  Its records must go, and its id must never be handed out
+ * again, or a new queue would inherit the old messages.
+ */
+static void recover_orphan(struct recover_ctx *rc, uint32_t id)
+{
+	rc->orphans++;
+	for (size_t i = 0; i < rc->ngone; i++)
+		if (rc->gone[i] == id)
+			return;
+	if (rc->ngone == rc->capgone) {
+		rc->capgone = rc->capgone ? rc->capgone * 2 : 8;
+		rc->gone = xrealloc(rc->gone, rc->capgone * sizeof(*rc->gone));
+	}
+	rc->gone[rc->ngone++] = id;
+}
 
 static void recover_one(void *ctx, const struct store_recovered *r)
 {
 	struct recover_ctx *rc = ctx;
 	struct queue *q = r->queue_id < rc->nids ? rc->by_id[r->queue_id] : NULL;
+	if (r->queue_id > rc->max_id)
+		rc->max_id = r->queue_id;
 	if (!q) {
-		rc->orphans++; /* its queue is gone from the definitions */
+		recover_orphan(rc, r->queue_id);
 		return;
 	}
 	struct message *m = message_new(r->exchange, r->routing_key, r->props, r->body_len);
 	if (!m) {
-		rc->orphans++;
+		rc->orphans++; /* properties no longer valid: nothing to restore */
 		return;
 	}
 	message_append_body(m, (struct bytes){ r->body, (size_t)r->body_len });
@@ -289,6 +313,11 @@ int broker_store_open(struct broker *b, enum store_sync sync, char *err, size_t 
 		snprintf(err, errcap, "message store recovery failed in %s", b->cfg.data_dir);
 		return -1;
 	}
+	for (size_t i = 0; i < rc.ngone; i++)
+		store_queue_drop(b->store, rc.gone[i]);
+	free(rc.gone);
+	if (rc.max_id > b->next_store_queue_id)
+		b->next_store_queue_id = rc.max_id;
 	uint64_t max_id = store_max_msg_id(b->store);
 	if (max_id > b->next_message_id)
 		b->next_message_id = max_id;
