@@ -331,6 +331,37 @@ class Round:
         c = self.connect("defs")
         ch = 1
         c.channel_open(ch)
+        c.confirm_select(ch)
+        # A few persistent messages go to the durable queues made here, so
+        # that a deleted queue's messages turning up anywhere is caught.
+        pending = {}
+        state = {"seq": 0, "lowest": 1, "n": 0}
+
+        def on_confirm(chan, tag, multiple, ack):
+            if chan != ch:
+                return
+            tags = range(state["lowest"], tag + 1) if multiple else (tag,)
+            for t in tags:
+                mid = pending.pop(t, None)
+                if mid is not None:
+                    (ledger.confirmed if ack else ledger.nacked).add(mid)
+            if multiple:
+                state["lowest"] = max(state["lowest"], tag + 1)
+
+        def fill(q):
+            if "x-max-length" in d.queues[q][1]:
+                return  # it would drop the oldest: they could not be counted
+            for _ in range(rng.randint(1, 3)):
+                state["n"] += 1
+                mid = "%d.d.%d" % (self.n, state["n"])
+                ledger.published[mid] = ((q,), True)
+                state["seq"] += 1
+                pending[state["seq"]] = mid
+                c.publish(ch, "", q, make_body(mid, rng.randint(0, 300)),
+                          amqp.props(delivery_mode=2, message_id=mid))
+            c.flush()
+
+        c.on_confirm = on_confirm
         n = 0
         while not self.killing.is_set():
             time.sleep(rng.uniform(0, 0.02))
@@ -358,6 +389,7 @@ class Round:
                         d.queues[name] = ["unknown", args]
                         c.queue_declare(ch, name, durable=True, arguments=args)
                         d.queues[name][0] = "yes"
+                        fill(name)
                     elif qs:
                         self.delete_queue(c, ch, rng.choice(qs))
                 elif r < 0.5 and xs and qs:
@@ -405,12 +437,16 @@ class Round:
                     if qs:
                         q = rng.choice(qs)
                         c.queue_declare(ch, q, durable=True, arguments=d.queues[q][1])
+                        fill(q)
             except amqp.ChannelClosed as e:
                 if self.killing.is_set():
                     raise
                 self.error("defs: %s" % e)
                 ch += 1
                 c.channel_open(ch)
+                c.confirm_select(ch)
+                pending.clear()
+                state.update(seq=0, lowest=1)
 
     def delete_queue(self, c, ch, q):
         d = self.t.defs
@@ -539,7 +575,8 @@ class Round:
             queues, persistent = info
             if q not in queues:
                 res["misrouted"] += 1
-                self.error("message %s found in %s, routed to %s" % (mid, q, queues))
+                self.error("message %s found in %s, but it was published to %s"
+                           % (mid, q, ", ".join(queues) or "no queue"))
             if not persistent:
                 res["transient"] += 1
                 self.error("transient message %s survived in %s" % (mid, q))
@@ -556,6 +593,8 @@ class Round:
             if not persistent:
                 continue
             for q in queues:
+                if q not in found:
+                    continue  # a queue deleted since (or its delete was in flight)
                 if (q, mid) not in present and (q, mid) not in ledger.ack_sent:
                     lost.append((q, mid))
         res["lost"] = len(lost)
@@ -687,7 +726,9 @@ class CrashTest:
         got = []
         c.on_deliver = lambda ch, tag, red, x, rk, p, body: got.append(
             (tag, red, amqp.decode_props(p), body))
-        for q in M_QUEUES:
+        queues = M_QUEUES + sorted(q for q, v in self.defs.queues.items()
+                                   if v[0] == "yes" and q.startswith("crash.d."))
+        for q in queues:
             try:
                 _, count, consumers = c.queue_declare(1, q, passive=True)
             except amqp.ChannelClosed as e:

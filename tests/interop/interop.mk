@@ -8,4 +8,12 @@ EXTRA_DIST += \
 	tests/interop/capture_golden.py \
 	tests/interop/cases \
 	tests/interop/node/package.json \
-	tests/interop/node/.gitignore
+	tests/interop/node/.gitignore \
+	tests/crash \
+	examples
+
+# Python bytecode caches are not sources.
+dist-hook: dist-hook-interop
+dist-hook-interop:
+	find $(distdir)/tests $(distdir)/examples -name __pycache__ -prune -exec rm -rf {} +
+.PHONY: dist-hook-interop

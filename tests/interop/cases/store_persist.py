@@ -201,10 +201,10 @@ def verify(b, how):
 
 
 def restart_case(how):
-    b = Broker(os.environ["WARREN_BIN"], os.path.join(TMP, "data-" + how.replace(" ", "")),
-               TMP)
+    tag = how.replace(" ", "").lower()
+    b = Broker(os.environ["WARREN_BIN"], os.path.join(TMP, "data-" + tag), TMP)
     try:
-        b.start("persist-%s.log" % how.replace(" ", "").lower())
+        b.start("persist-%s.log" % tag)
         conn = populate(b)
         if how == "SIGTERM":
             b.stop()
@@ -212,17 +212,17 @@ def restart_case(how):
             b.kill9()
         try:
             conn.close()
-        except Exception:
-            pass
-        b.start("persist-%s-2.log" % how.replace(" ", "").lower())
+        except pika.exceptions.AMQPError:
+            pass  # the broker is gone, as intended
+        b.start("persist-%s-2.log" % tag)
         verify(b, how)
         # and once more: what was consumed after the restart stays consumed
         b.stop()
-        b.start("persist-%s-3.log" % how.replace(" ", "").lower())
+        b.start("persist-%s-3.log" % tag)
         check(b.recovered.messages == 0 and b.recovered.checkpoint,
               "third start: %s (every message was consumed)" % b.recovered)
         b.stop()
-        print("%s: ok (%s)" % (how, b.recovered))
+        print("%s: ok" % how)
     finally:
         b.cleanup()
 
