@@ -34,35 +34,6 @@
 #include "util/json.h"
 #include "util/xalloc.h"
 
-enum {
-	CTL_OK = 0,
-	CTL_FAILED = 1,
-	CTL_USAGE = 2,
-	CTL_DAMAGED = 3,  /* fsck: damage found and left as it is */
-	CTL_REPAIRED = 4, /* fsck --repair: damage found, repaired, re-checked clean */
-	CTL_UNAVAILABLE = 69,
-};
-
-enum {
-	O_VHOST = 1,     /* -p VHOST */
-	O_TAGS = 2,      /* --tags T1,T2 */
-	O_IF_EMPTY = 4,  /* -e, --if-empty */
-	O_IF_UNUSED = 8, /* -u, --if-unused */
-	O_DURABLE = 16,  /* --durable-only */
-	O_DATA_DIR = 32, /* -d, --data-dir DIR (offline commands) */
-	O_REPAIR = 64,   /* --repair */
-	O_OFFLINE = 128, /* not an option: the command runs without the daemon */
-};
-
-struct ctl_cmd {
-	const char *name;
-	const char *synopsis;
-	int minpos, maxpos; /* positional arguments; -1: no upper bound */
-	unsigned opts;
-	const char *cols;    /* listings: the columns there are */
-	const char *defcols; /* listings: the columns shown by default */
-	const char *banner;  /* printed before the output unless -q or JSON */
-};
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "status", "", 0, 0, 0, NULL, NULL, "Status of warrend ..." },
@@ -133,21 +104,6 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
-struct ctl {
-	const char *socket;
-	bool json;
-	bool quiet;
-	double timeout;
-	const struct ctl_cmd *cmd;
-	const char *vhost;
-	const char *tags;
-	bool if_empty, if_unused, durable_only, repair;
-	const char *data_dir; /* offline commands: the stopped daemon's data directory */
-	char **pos;
-	int npos;
-	const char *cols[64];
-	size_t ncols;
-};
 
 static void usage(FILE *f)
 {
@@ -284,7 +240,7 @@ static int parse_command_args(struct ctl *c, int argc, char **argv)
 /* ---- the request ------------------------------------------------------- */
 
 /* Whole file (or stdin for "-"), at most max bytes. */
-static char *read_input(const char *path, size_t max, size_t *len)
+char *ctl_read_input(const char *path, size_t max, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!f)
@@ -380,7 +336,7 @@ static char *build_request(struct ctl *c, size_t *len, int *rc)
 		arg_str(&w, "level", c->pos[0]);
 	} else if (!strcmp(n, "import_definitions")) {
 		size_t flen;
-		char *file = read_input(c->pos[0], ADMIN_MAX_REQUEST - 256, &flen);
+		char *file = ctl_read_input(c->pos[0], ADMIN_MAX_REQUEST - 256, &flen);
 		if (!file) {
 			fprintf(stderr, "Error: %s: %s\n", c->pos[0], strerror(errno));
 			*rc = CTL_FAILED;
@@ -665,185 +621,6 @@ static int run(struct ctl *c)
 	return rc;
 }
 
-/* ---- offline commands: fsck and dump ----------------------------------- */
-
-/*
- * Take the daemon's pid-file lock (DIR/warrend.pid, its default place) and
- * keep it while working, so no warrend starts on the directory meanwhile.
- * The store's own lock (DIR/lock, taken by store_fsck and store_dump) also
- * catches a daemon whose pid file lives elsewhere.  Returns the descriptor
- * to close at the end, -1 when there is no pid file to hold, or -2 after
- * saying that a daemon runs.
- */
-static int offline_lock(const struct ctl *c, const char *dir)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/warrend.pid", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
-	int e = errno;
-	char pid[32] = "";
-	ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-	pid[n > 0 ? n : 0] = '\0';
-	pid[strcspn(pid, "\n")] = '\0';
-	close(fd);
-	if (e == EWOULDBLOCK)
-		fprintf(stderr, "Error: warrend (pid %s) is running on %s; stop it before %s\n",
-		        pid[0] ? pid : "?", dir, c->cmd->name);
-	else
-		fprintf(stderr, "Error: cannot lock %s: %s\n", path, strerror(e));
-	return -2;
-}
-
-static int offline_fsck(struct ctl *c, const char *dir)
-{
-	if (!c->quiet)
-		printf("Checking the message store in %s%s ...\n", dir,
-		       c->repair ? " and repairing it" : "");
-	fflush(stdout);
-	int r = store_fsck(dir, c->repair, stdout);
-	fflush(stdout);
-	if (r < 0)
-		return CTL_FAILED;
-	if (r == 0)
-		return CTL_OK;
-	if (r == 2)
-		return CTL_DAMAGED;
-	/* Repaired: check again, since the repair reports what it attempted. */
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	int again = mem ? store_fsck(dir, false, mem) : -1;
-	if (mem)
-		fclose(mem);
-	int rc;
-	if (again == 0) {
-		printf("re-check after the repair: clean\n");
-		rc = CTL_REPAIRED;
-	} else {
-		printf("re-check after the repair:\n");
-		if (buf)
-			fwrite(buf, 1, len, stdout);
-		rc = again < 0 ? CTL_FAILED : CTL_DAMAGED;
-	}
-	free(buf);
-	return rc;
-}
-
-/* The store id of a durable queue, from DIR/defs.json; CTL_OK or CTL_FAILED. */
-static int offline_queue_id(const char *dir, const char *vhost, const char *name, uint32_t *id)
-{
-	char path[4096];
-	size_t len;
-	snprintf(path, sizeof(path), "%s/defs.json", dir);
-	char *text = read_input(path, JSON_MAX_INPUT, &len);
-	if (!text) {
-		if (errno == ENOENT)
-			fprintf(stderr, "Error: %s does not exist: no durable queue was ever "
-			                "declared in %s\n", path, dir);
-		else
-			fprintf(stderr, "Error: %s: %s\n", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	struct json_doc doc;
-	char err[256];
-	int rc = CTL_FAILED;
-	if (json_parse(&doc, text, len, err, sizeof(err)) != 0) {
-		fprintf(stderr, "Error: %s: not valid JSON: %s\n", path, err);
-		goto out;
-	}
-	const struct json_value *meta = json_get(doc.root, "warren");
-	const struct json_value *ids = meta ? json_get(meta, "queue_ids") : NULL;
-	if (!ids || ids->type != JSON_ARRAY) {
-		fprintf(stderr, "Error: %s is not a Warren definitions file (no warren.queue_ids)\n",
-		        path);
-		goto out;
-	}
-	size_t nlen = strlen(name);
-	for (size_t i = 0; i < ids->u.arr.n; i++) {
-		const struct json_value *e = &ids->u.arr.items[i];
-		const struct json_value *n = json_get(e, "name");
-		const struct json_value *v = json_get(e, "id");
-		const char *vh = json_get_str(e, "vhost");
-		if (!vh || strcmp(vh, vhost) != 0 || !n || n->type != JSON_STRING ||
-		    n->u.str.len != nlen || memcmp(n->u.str.ptr, name, nlen) != 0)
-			continue;
-		if (!v || v->type != JSON_NUMBER || !v->u.num.is_int || v->u.num.i <= 0 ||
-		    v->u.num.i > UINT32_MAX) {
-			fprintf(stderr, "Error: %s: queue '%s' in vhost '%s' has no valid id\n", path,
-			        name, vhost);
-			goto out;
-		}
-		*id = (uint32_t)v->u.num.i;
-		rc = CTL_OK;
-		goto out;
-	}
-	fprintf(stderr, "Error: no durable queue '%s' in vhost '%s' in %s\n", name, vhost, path);
-out:
-	json_doc_free(&doc);
-	free(text);
-	return rc;
-}
-
-static int offline_dump(struct ctl *c, const char *dir)
-{
-	const char *vhost = c->vhost ? c->vhost : "/";
-	uint32_t id = 0;
-	int rc = offline_queue_id(dir, vhost, c->pos[0], &id);
-	if (rc != CTL_OK)
-		return rc;
-	if (!c->quiet)
-		printf("Dumping queue '%s' in vhost '%s' (store queue %u) from %s ...\n", c->pos[0],
-		       vhost, (unsigned)id, dir);
-	fflush(stdout);
-	rc = store_dump(dir, id, stdout) == 0 ? CTL_OK : CTL_FAILED;
-	if (fflush(stdout) != 0 && rc == CTL_OK) {
-		fprintf(stderr, "Error: writing the output: %s\n", strerror(errno));
-		rc = CTL_FAILED;
-	}
-	return rc;
-}
-
-/* fsck and dump: no daemon, only its data directory, which must be idle. */
-static int run_offline(struct ctl *c, const char *dir)
-{
-	struct stat st;
-	if (stat(dir, &st) != 0) {
-		fprintf(stderr, "Error: data directory %s: %s\n", dir, strerror(errno));
-		return CTL_FAILED;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "Error: data directory %s: not a directory\n", dir);
-		return CTL_FAILED;
-	}
-	int lock = offline_lock(c, dir);
-	if (lock == -2)
-		return CTL_FAILED;
-	/* A daemon whose pid file lives elsewhere still holds the store's lock.
-	 * Probe it here for a clear message; the store takes it for real. */
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/lock", dir);
-	int probe = open(path, O_RDONLY | O_CLOEXEC);
-	if (probe >= 0) {
-		bool busy = flock(probe, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-		close(probe);
-		if (busy) {
-			fprintf(stderr, "Error: a warrend is using %s (%s is locked); stop it before %s\n",
-			        dir, path, c->cmd->name);
-			if (lock >= 0)
-				close(lock);
-			return CTL_FAILED;
-		}
-	}
-	int rc = !strcmp(c->cmd->name, "fsck") ? offline_fsck(c, dir) : offline_dump(c, dir);
-	if (lock >= 0)
-		close(lock);
-	return rc;
-}
-
 int main(int argc, char **argv)
 {
 	struct ctl c = { .timeout = 60 };
@@ -919,7 +696,7 @@ int main(int argc, char **argv)
 		else if (c.json)
 			rc = usage_error("%s prints text only: -f json is not supported", c.cmd->name);
 		else
-			rc = run_offline(&c, c.data_dir ? c.data_dir : data_dir ? data_dir : "./var");
+			rc = ctl_run_offline(&c, c.data_dir ? c.data_dir : data_dir ? data_dir : "./var");
 		free(c.pos);
 		return rc;
 	}
