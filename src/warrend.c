@@ -3,9 +3,11 @@
  * defaults, then the configuration file, then the command line; then the
  * data directory is checked and locked through the pid file, the admin
  * socket and the listeners are bound, privileges are dropped to [security]
- * user if set, and (unless --foreground) the process detaches once it is
- * ready, so a service manager sees a failure as a non-zero exit of the
- * start command.
+ * user if set.  Unless --foreground, the process detaches as soon as the
+ * pid file is locked (before any thread or loop exists, see below) and the
+ * starting process exits only when the daemon reports ready or fails, so
+ * a service manager sees a failure as a non-zero exit of the start
+ * command.
  *
  * Invariant: once the loop runs, the process is either the configured user
  * (with setuid(0) failing) or whoever started it when no user is set.
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/metrics.h"
 #include "broker/broker.h"
 #include "net/listener.h"
 #include "util/config.h"
@@ -421,6 +424,7 @@ int main(int argc, char **argv)
 	struct config_store store;
 	config_store_init(&store);
 	struct admin *adm = NULL;
+	struct metrics *met = NULL;
 	int rc = 1;
 	if (cfg.config_file) {
 		char err[512];
@@ -459,6 +463,18 @@ int main(int argc, char **argv)
 		cfg.run_as_user = flag_user;
 	if (cfg.nlisten == 0)
 		cfg.listen[cfg.nlisten++] = "127.0.0.1:5672";
+	bool metrics_on = cfg.metrics_listen && strcmp(cfg.metrics_listen, "none") != 0;
+	if (metrics_on) {
+		/* config.c takes any string for it: catch a bad address here, so
+		 * --check-config does too */
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char err[200];
+		if (listener_parse_addr(cfg.metrics_listen, &ss, &sl, err, sizeof(err)) != 0) {
+			fprintf(stderr, "warrend: [metrics] listen %s\n", err);
+			goto out_store;
+		}
+	}
 	if (check_config) {
 		config_dump(stdout, &cfg, log_level);
 		rc = 0;
@@ -510,6 +526,15 @@ int main(int argc, char **argv)
 	int pid_fd = pidfile_lock(pid_path);
 	if (pid_fd < 0)
 		goto out_paths;
+	/* Detach before anything starts a thread or an event loop: fork keeps
+	 * only the calling thread, so a store writer thread started earlier
+	 * would be missing in the daemon and nothing would reach the disk.
+	 * Failures from here on still reach the starter: stderr stays open, and
+	 * the daemon exiting without a verdict closes the pipe, which it reads
+	 * as failure.  The pid file lock is shared with the child and so kept. */
+	int ready_fd = -1;
+	if (!foreground)
+		ready_fd = daemonize();
 
 	struct broker b;
 	if (broker_init(&b, &cfg) != 0) {
@@ -535,6 +560,13 @@ int main(int argc, char **argv)
 		goto out_broker;
 	}
 	admin_set_changed_hook(adm, broker_defs_changed, &b);
+	if (metrics_on) {
+		met = metrics_open(&b, cfg.metrics_listen, aerr, sizeof(aerr));
+		if (!met) {
+			fprintf(stderr, "warrend: %s\n", aerr);
+			goto out_broker;
+		}
+	}
 	warn_key_mode(&b.log, &cfg);
 	if (broker_listen(&b) != 0)
 		goto out_broker;
@@ -548,14 +580,9 @@ int main(int argc, char **argv)
 	} else if (geteuid() == 0) {
 		log_warning(&b.log, "running as root: set [security] user to drop privileges");
 	}
-	int ready_fd = -1;
-	if (!foreground) {
-		ready_fd = daemonize();
-		/* libev must learn about the fork before the loop runs again */
-		ev_loop_fork(b.loop);
-		if (chdir("/") != 0)
-			log_warning(&b.log, "chdir /: %s", strerror(errno));
-	}
+	/* not earlier: relative paths (log file, TLS files) are opened above */
+	if (!foreground && chdir("/") != 0)
+		log_warning(&b.log, "chdir /: %s", strerror(errno));
 	pidfile_write(pid_fd);
 	log_info(&b.log, "warrend %s started (pid %ld, data dir %s)", PACKAGE_VERSION,
 	         (long)getpid(), data_dir);
@@ -565,6 +592,7 @@ int main(int argc, char **argv)
 	log_info(&b.log, "warrend stopped");
 	unlink(pid_path);
 out_broker:
+	metrics_close(met);
 	if (adm)
 		admin_close(adm);
 	log_close(&b.log);

@@ -53,6 +53,7 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->tls_ciphers = "default";
 	cfg->tls_ciphersuites = "default";
 	cfg->tls_min_version = "TLSv1.2";
+	cfg->metrics_listen = "none";
 }
 
 static void broker_build_server_props(struct broker *b)

@@ -62,6 +62,7 @@ struct broker_config {
 	bool tls_verify_peer;        /* ask for and verify client certificates */
 	bool tls_fail_if_no_peer_cert; /* refuse TLS clients without a certificate */
 	const char *run_as_user;     /* account to switch to after binding; NULL or "none": stay */
+	const char *metrics_listen;  /* Prometheus endpoint HOST:PORT, or "none" */
 };
 
 void broker_config_defaults(struct broker_config *cfg);

@@ -494,7 +494,7 @@ END_TEST
 
 START_TEST(test_key_table)
 {
-	ck_assert_uint_eq(config_key_count(), 29);
+	ck_assert_uint_eq(config_key_count(), 30);
 	ck_assert_str_eq(config_key_name(0), "amqp.listen");
 	ck_assert_ptr_null(config_key_name(config_key_count()));
 	ck_assert_ptr_null(config_key_get(config_key_count()));
@@ -575,7 +575,10 @@ START_TEST(test_dump_defaults)
 		"file = stderr\n"
 		"\n"
 		"[store]\n"
-		"sync = always\n");
+		"sync = always\n"
+		"\n"
+		"[metrics]\n"
+		"listen = none\n");
 	free(out);
 }
 END_TEST
