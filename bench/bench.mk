@@ -8,7 +8,8 @@ bench_warren_perf_SOURCES = bench/warren-perf.c bench/perf.h \
 	bench/perf_topo.c bench/perf_topo.h
 bench_warren_perf_LDADD = $(WARREN_LIBS)
 dist_man_MANS += man/warren-perf.1
-EXTRA_DIST += bench/compare bench/README bench/RESULTS.md
+EXTRA_DIST += bench/compare bench/README bench/RESULTS.md \
+	bench/conn_bench.py bench/soak_workqueue.py bench/recovery_bench.py
 
 # Its pure parts (histogram, URI, options) as a Check unit test, and every
 # mode run briefly against a real warrend.
