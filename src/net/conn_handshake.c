@@ -193,7 +193,7 @@ static uint32_t conn_count_open(const struct broker *b, const struct vhost *vh, 
 	for (const struct conn *o = b->conns; o; o = o->next) {
 		if (o->st != CONN_ST_OPEN || !o->vhost)
 			continue;
-		if (vh ? o->vhost == vh : strcmp(o->user, user) == 0)
+		if (vh ? o->vhost == vh : (user && o->user && strcmp(o->user, user) == 0))
 			n++;
 	}
 	return n;

@@ -3,9 +3,11 @@
 #ifndef WARREN_NET_CONN_INT_H
 #define WARREN_NET_CONN_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "codec/gen_methods.h"
+#include "codec/frame.h"
 #include "net/conn.h"
 
 void conn_close_fmt(struct conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
@@ -22,5 +24,12 @@ void conn_on_method0(struct conn *c, uint32_t id, const union codec_method_args 
 void conn_auth_fail(struct conn *c, struct bytes mechanism);
 /* The delay is over: answer the failed login now. */
 void conn_auth_fail_answer(struct conn *c);
+
+/* conn.c */
+void conn_update_io(struct conn *c);
+bool conn_output_full(const struct conn *c);
+/* conn_channel.c */
+void conn_chans_free(struct conn *c);
+void conn_on_frame(struct conn *c, const struct frame *f);
 
 #endif

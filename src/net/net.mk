@@ -6,7 +6,7 @@ src_libwarren_a_SOURCES += \
 	src/net/tls.c src/net/tls.h \
 	src/net/conn.c src/net/conn.h \
 	src/net/conn_auth.c src/net/conn_auth.h \
-	src/net/conn_handshake.c src/net/conn_int.h \
+	src/net/conn_handshake.c src/net/conn_int.h src/net/conn_channel.c \
 	src/net/outq.c src/net/outq.h
 
 # Connection, channel and consumer state machines over a socketpair.
