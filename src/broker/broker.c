@@ -389,6 +389,15 @@ static void broker_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_break(b->loop, EVBREAK_ALL);
 }
 
+static uint64_t broker_total_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long psize = sysconf(_SC_PAGE_SIZE);
+	if (pages <= 0 || psize <= 0)
+		return (uint64_t)1 << 30;
+	return (uint64_t)pages * (uint64_t)psize;
+}
+
 /*
  * SIGHUP: reopen the log file (logrotate), re-read the TLS certificate, key
  * and CA files into a fresh context for new connections (renewed
@@ -419,8 +428,21 @@ static void broker_reload(struct broker *b)
 		log_error(&b->log, "SIGHUP: %s (keeping the current settings)", err);
 	} else {
 		b->log.level = (enum log_level)level;
-		log_info(&b->log, "SIGHUP: reloaded %s (log level %s)", b->cfg.config_file,
-		         log_level_name(b->log.level));
+		/* Limits apply from now on; what already exists is not cut back
+		 * (connections over a lowered limit stay open, as in RabbitMQ). */
+		b->cfg.max_connections = cfg.max_connections;
+		b->cfg.max_connections_per_user = cfg.max_connections_per_user;
+		b->cfg.max_connections_per_vhost = cfg.max_connections_per_vhost;
+		b->cfg.max_queues_per_vhost = cfg.max_queues_per_vhost;
+		for (size_t i = 0; i < b->nvhosts; i++)
+			b->vhosts[i]->max_queues = cfg.max_queues_per_vhost;
+		b->cfg.max_message_size = cfg.max_message_size;
+		b->cfg.conn_output_limit = cfg.conn_output_limit;
+		b->cfg.vm_memory_high_watermark = cfg.vm_memory_high_watermark;
+		b->memory_limit = (uint64_t)((double)broker_total_ram() * cfg.vm_memory_high_watermark);
+		b->cfg.disk_free_limit = cfg.disk_free_limit;
+		log_info(&b->log, "SIGHUP: reloaded %s (log level %s, limits and watermarks)",
+		         b->cfg.config_file, log_level_name(b->log.level));
 	}
 	config_store_free(&st);
 }
@@ -487,14 +509,6 @@ int broker_vhost_delete(struct broker *b, const char *name)
 	return 0;
 }
 
-static uint64_t broker_total_ram(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES);
-	long psize = sysconf(_SC_PAGE_SIZE);
-	if (pages <= 0 || psize <= 0)
-		return (uint64_t)1 << 30;
-	return (uint64_t)pages * (uint64_t)psize;
-}
 
 int broker_init(struct broker *b, const struct broker_config *cfg)
 {
