@@ -406,7 +406,7 @@ static uint64_t tx_commit(struct channel *ch)
 	uint64_t ticket = 0;
 	ch->ntxp = 0;
 	for (size_t i = 0; i < np; i++) {
-		uint64_t t = channel_publish_route(ch, ch->txp[i].msg, ch->txp[i].mandatory, 0);
+		uint64_t t = channel_publish_route(ch, ch->txp[i].msg, NULL, ch->txp[i].mandatory, 0);
 		if (t > ticket)
 			ticket = t;
 	}

@@ -112,8 +112,11 @@ void channel_replies_forget(struct channel *ch);
 /* channel_publish.c */
 void channel_on_publish(struct channel *ch, struct codec_basic_publish *m);
 /* Route a complete message and answer for it (return, confirm). Consumes m. */
-uint64_t channel_publish_route(struct channel *ch, struct message *m, bool mandatory,
-                               uint64_t seq); /* returns the store ticket to wait for */
+/* props: m's decoded properties, or NULL to decode them here.  Returns the
+ * store ticket to wait for. */
+uint64_t channel_publish_route(struct channel *ch, struct message *m,
+                               const struct codec_basic_props *props, bool mandatory,
+                               uint64_t seq);
 void channel_basic_teardown(struct channel *ch);
 /* A no-ack delivery used delivery tag `tag` (keeps the unacked ring exact). */
 void channel_note_noack_tag(struct channel *ch, uint64_t tag);
@@ -124,8 +127,8 @@ bool channel_reply_is_address(struct bytes rk);
 int channel_reply_consume(struct channel *ch, struct codec_basic_consume *m);
 bool channel_reply_cancel(struct channel *ch, struct bytes tag);
 void channel_reply_teardown(struct channel *ch);
-int channel_reply_rewrite_props(struct channel *ch, struct bytes props, uint8_t **out,
-                                size_t *outlen);
+int channel_reply_rewrite_props(struct channel *ch, const struct codec_basic_props *props,
+                                uint8_t **out, size_t *outlen);
 bool channel_reply_deliver(struct broker *b, const struct message *m);
 
 struct queue *channel_queue_lookup(struct channel *ch, struct bytes name, uint32_t method_id);

@@ -44,13 +44,18 @@ static struct message *strip_bcc(struct message *m, const struct codec_basic_pro
 }
 
 /* Route a complete message and answer for it (return, confirm). Consumes m. */
-uint64_t channel_publish_route(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
+uint64_t channel_publish_route(struct channel *ch, struct message *m,
+                               const struct codec_basic_props *props, bool mandatory, uint64_t seq)
 {
 	struct vhost *vh = ch->own.vhost;
 	struct exchange *x = vhost_exchange_find(vh, m->exchange);
 	struct codec_basic_props p;
-	struct rd r = rd_init(m->props.ptr, m->props.len);
-	codec_decode_basic_props(&r, &p); /* validated by message_new */
+	if (props) {
+		p = *props;
+	} else {
+		struct rd r = rd_init(m->props.ptr, m->props.len);
+		codec_decode_basic_props(&r, &p); /* validated by message_new */
+	}
 	struct bytes keys[BROKER_MAX_ROUTING_KEYS];
 	size_t nkeys = 0;
 	keys[nkeys++] = m->routing_key;
@@ -114,16 +119,14 @@ uint64_t channel_publish_route(struct channel *ch, struct message *m, bool manda
 
 
 /* CC and BCC must be arrays: RabbitMQ refuses the message otherwise. */
-static int check_cc_headers(struct channel *ch, const struct message *m)
+static int check_cc_headers(struct channel *ch, const struct codec_basic_props *p)
 {
-	struct codec_basic_props p;
-	struct rd r = rd_init(m->props.ptr, m->props.len);
-	if (codec_decode_basic_props(&r, &p) != CODEC_OK || !(p.flags & CODEC_BASIC_HEADERS_FLAG))
+	if (!(p->flags & CODEC_BASIC_HEADERS_FLAG))
 		return 0;
 	static const char *const keys[] = { "CC", "BCC" };
 	for (size_t i = 0; i < 2; i++) {
 		struct fvalue v;
-		if (ftable_get(p.headers, keys[i], &v) == 1 && v.type != 'A') {
+		if (ftable_get(p->headers, keys[i], &v) == 1 && v.type != 'A') {
 			reply_set(&ch->err, CODEC_PRECONDITION_FAILED,
 			          "invalid message: {unacceptable_type_in_header,\"%s\",%s}", keys[i],
 			          ftable_type_name(v.type));
@@ -139,7 +142,11 @@ static void publish_complete(struct channel *ch)
 	struct message *m = ch->pub_msg;
 	ch->pub_msg = NULL;
 	ch->in_publish = false;
-	if (check_cc_headers(ch, m) != 0) {
+	/* one decode serves the checks and, outside a transaction, routing */
+	struct codec_basic_props p;
+	struct rd r = rd_init(m->props.ptr, m->props.len);
+	codec_decode_basic_props(&r, &p); /* validated by message_new */
+	if (check_cc_headers(ch, &p) != 0) {
 		message_unref(m);
 		return;
 	}
@@ -155,7 +162,7 @@ static void publish_complete(struct channel *ch)
 		ch->txp[ch->ntxp++] = (struct tx_publish){ m, ch->publish_mandatory };
 		return;
 	}
-	channel_publish_route(ch, m, ch->publish_mandatory, seq);
+	channel_publish_route(ch, m, &p, ch->publish_mandatory, seq);
 }
 
 void channel_on_publish(struct channel *ch, struct codec_basic_publish *m)
@@ -191,14 +198,12 @@ void channel_on_publish(struct channel *ch, struct codec_basic_publish *m)
 }
 
 /* An invalid expiration property is a channel error (406), not a syntax error. */
-static int props_check_expiration(struct channel *ch, struct bytes props)
+static int props_check_expiration(struct channel *ch, const struct codec_basic_props *p)
 {
-	struct codec_basic_props p;
-	struct rd r = rd_init(props.ptr, props.len);
-	if (codec_decode_basic_props(&r, &p) != CODEC_OK || !(p.flags & CODEC_BASIC_EXPIRATION_FLAG))
-		return 0; /* malformed properties are message_new's to report */
+	if (!(p->flags & CODEC_BASIC_EXPIRATION_FLAG))
+		return 0;
 	int64_t ttl;
-	if (queue_expiration_parse(p.expiration, &ttl, &ch->err) == 0)
+	if (queue_expiration_parse(p->expiration, &ttl, &ch->err) == 0)
 		return 0;
 	ch->in_publish = false;
 	channel_fail(ch, CODEC_BASIC_PUBLISH);
@@ -238,15 +243,23 @@ int channel_basic_content(struct channel *ch, const struct frame *f)
 		}
 		struct bytes xn = { (const uint8_t *)ch->pub_exchange, ch->pub_exchange_len };
 		struct bytes rk = { (const uint8_t *)ch->pub_rk, ch->pub_rk_len };
+		struct codec_basic_props p;
+		struct rd r = rd_init(h.props.ptr, h.props.len);
+		if (codec_decode_basic_props(&r, &p) != CODEC_OK) {
+			ch->own.ops->hard_error(ch->own.conn, CODEC_SYNTAX_ERROR,
+			                        "SYNTAX_ERROR - malformed content header properties",
+			                        CODEC_BASIC_PUBLISH);
+			return 0;
+		}
 		uint8_t *np = NULL;
 		size_t nplen = 0;
-		rc = channel_reply_rewrite_props(ch, h.props, &np, &nplen);
+		rc = channel_reply_rewrite_props(ch, &p, &np, &nplen);
 		if (rc < 0) {
 			ch->in_publish = false;
 			return 0;
 		}
 		struct bytes props = rc ? (struct bytes){ np, nplen } : h.props;
-		if (props_check_expiration(ch, props) != 0) {
+		if (props_check_expiration(ch, &p) != 0) {
 			free(np);
 			return 0;
 		}

@@ -84,13 +84,10 @@ void channel_reply_teardown(struct channel *ch)
  * channel's address.  Returns 1 and fills *out (heap, caller frees) when
  * props were rewritten, 0 when nothing to do, -1 on error (channel failed).
  */
-int channel_reply_rewrite_props(struct channel *ch, struct bytes props, uint8_t **out,
-                                size_t *outlen)
+int channel_reply_rewrite_props(struct channel *ch, const struct codec_basic_props *props,
+                                uint8_t **out, size_t *outlen)
 {
-	struct codec_basic_props p;
-	struct rd r = rd_init(props.ptr, props.len);
-	if (codec_decode_basic_props(&r, &p) != CODEC_OK)
-		return 0; /* message_new reports malformed properties */
+	struct codec_basic_props p = *props;
 	if (!(p.flags & CODEC_BASIC_REPLY_TO_FLAG) || !channel_reply_is_pseudo_queue(p.reply_to))
 		return 0;
 	if (!ch->reply_tag[0]) {
